@@ -1,0 +1,168 @@
+/* The CPU backend: host memory buffers, OpenMP threads shared with oneDNN,
+ * and an instruction-set path chosen at run time. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cpu/cpu.h"
+
+enum { BUFFER_ALIGNMENT = 64 };
+
+const char *vz_cpu_isa_name(vz_cpu_isa isa) {
+  switch (isa) {
+  case VZ_ISA_SCALAR: return "scalar";
+  case VZ_ISA_AVX2: return "avx2";
+  case VZ_ISA_AVX512: return "avx512";
+  }
+  return "?";
+}
+
+static bool isa_available(vz_cpu_isa isa) {
+  __builtin_cpu_init();
+  switch (isa) {
+  case VZ_ISA_SCALAR: return true;
+  case VZ_ISA_AVX2:
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+  case VZ_ISA_AVX512:
+    return isa_available(VZ_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
+  }
+  return false;
+}
+
+vz_status vz_cpu_select_isa(vz_cpu_isa *out) {
+  const char *forced = getenv("VLZOO_CPU_ISA");
+  if (!forced || !*forced) {
+    *out = isa_available(VZ_ISA_AVX512) ? VZ_ISA_AVX512
+           : isa_available(VZ_ISA_AVX2) ? VZ_ISA_AVX2
+                                        : VZ_ISA_SCALAR;
+    return VZ_OK;
+  }
+  for (int isa = VZ_ISA_SCALAR; isa <= VZ_ISA_AVX512; isa++) {
+    if (strcmp(forced, vz_cpu_isa_name((vz_cpu_isa)isa)) != 0)
+      continue;
+    if (!isa_available((vz_cpu_isa)isa))
+      return vz_fail(VZ_ERR_UNSUPPORTED, "VLZOO_CPU_ISA=%s, but this processor lacks %s", forced,
+                     forced);
+    *out = (vz_cpu_isa)isa;
+    return VZ_OK;
+  }
+  return vz_fail(VZ_ERR_INVALID_ARGUMENT, "VLZOO_CPU_ISA=%s is not one of scalar, avx2, avx512",
+                 forced);
+}
+
+static vz_status thread_count(int *out) {
+  const char *env = getenv("VLZOO_THREADS");
+  if (!env || !*env) {
+    *out = omp_get_num_procs();
+    return VZ_OK;
+  }
+  char *end;
+  long n = strtol(env, &end, 10);
+  if (*end || n < 1 || n > 1024)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "VLZOO_THREADS=%s is not a count from 1 to 1024", env);
+  *out = (int)n;
+  return VZ_OK;
+}
+
+int vz_cpu_threads_for(const vz_cpu *cpu, int64_t work) {
+  /* About 32k simple steps per thread pays for the wake-up. */
+  int64_t useful = work / 32768 + 1;
+  return useful < cpu->threads ? (int)useful : cpu->threads;
+}
+
+static vz_status cpu_create(void **self) {
+  vz_cpu *cpu = calloc(1, sizeof *cpu);
+  if (!cpu)
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory for the CPU backend");
+  vz_status st = vz_cpu_select_isa(&cpu->isa);
+  if (st == VZ_OK)
+    st = thread_count(&cpu->threads);
+  if (st != VZ_OK) {
+    free(cpu);
+    return st;
+  }
+  static const vz_cpu_simd *const paths[] = {&vz_cpu_simd_scalar, &vz_cpu_simd_avx2,
+                                             &vz_cpu_simd_avx512};
+  cpu->simd = paths[cpu->isa];
+  snprintf(cpu->description, sizeof cpu->description, "cpu: %d threads, %s kernels, oneDNN GEMM",
+           cpu->threads, vz_cpu_isa_name(cpu->isa));
+  *self = cpu;
+  return VZ_OK;
+}
+
+static void cpu_destroy(void *self) { free(self); }
+
+static const char *cpu_describe(void *self) { return ((vz_cpu *)self)->description; }
+
+static vz_status cpu_buffer_alloc(void *self, size_t bytes, void **handle, void **host) {
+  (void)self;
+  size_t rounded = (bytes + BUFFER_ALIGNMENT - 1) / BUFFER_ALIGNMENT * BUFFER_ALIGNMENT;
+  if (rounded < bytes)
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "buffer of %zu bytes is too large", bytes);
+  void *p = aligned_alloc(BUFFER_ALIGNMENT, rounded ? rounded : BUFFER_ALIGNMENT);
+  if (!p)
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes", bytes);
+  *handle = *host = p;
+  return VZ_OK;
+}
+
+static void cpu_buffer_free(void *self, void *handle) {
+  (void)self;
+  free(handle);
+}
+
+static vz_status cpu_buffer_write(void *self, void *handle, size_t offset, const void *src,
+                                  size_t bytes) {
+  (void)self;
+  if (bytes)
+    memcpy((char *)handle + offset, src, bytes);
+  return VZ_OK;
+}
+
+static vz_status cpu_buffer_read(void *self, void *handle, size_t offset, void *dst,
+                                 size_t bytes) {
+  (void)self;
+  if (bytes)
+    memcpy(dst, (const char *)handle + offset, bytes);
+  return VZ_OK;
+}
+
+static vz_status cpu_buffer_clear(void *self, void *handle, size_t offset, size_t bytes) {
+  (void)self;
+  memset((char *)handle + offset, 0, bytes);
+  return VZ_OK;
+}
+
+static bool cpu_supports(void *self, const vz_op_call *call) {
+  (void)self;
+  const vz_cpu_kernel *k = vz_cpu_kernel_for(call->op);
+  return k->run && k->supports(call);
+}
+
+static vz_status cpu_run(void *self, const vz_op_call *call) {
+  return vz_cpu_kernel_for(call->op)->run(self, call);
+}
+
+static vz_status cpu_synchronize(void *self) {
+  (void)self;
+  return VZ_OK;
+}
+
+const vz_backend_iface vz_cpu_backend = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .buffer_write = cpu_buffer_write,
+    .buffer_read = cpu_buffer_read,
+    .buffer_clear = cpu_buffer_clear,
+    .supports = cpu_supports,
+    .run = cpu_run,
+    .synchronize = cpu_synchronize,
+};

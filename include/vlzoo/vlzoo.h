@@ -1,0 +1,13 @@
+/* vlzoo: BLIP-family vision-language models in C. Includes every public
+ * header. */
+#ifndef VLZOO_VLZOO_H
+#define VLZOO_VLZOO_H
+
+#include "vlzoo/backend.h"
+#include "vlzoo/dtype.h"
+#include "vlzoo/ops.h"
+#include "vlzoo/status.h"
+#include "vlzoo/tensor.h"
+#include "vlzoo/version.h"
+
+#endif

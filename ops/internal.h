@@ -1,0 +1,128 @@
+/* Library-internal declarations shared by ops/ and the backends. */
+#ifndef VLZOO_OPS_INTERNAL_H
+#define VLZOO_OPS_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vlzoo/backend.h"
+#include "vlzoo/ops.h"
+#include "vlzoo/tensor.h"
+
+#if defined(__GNUC__)
+#define VZ_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define VZ_PRINTF(fmt, args)
+#endif
+
+/* Records a message as the calling thread's last error and returns status,
+ * so that failures read `return vz_fail(VZ_ERR_SHAPE, "...", ...);`. */
+vz_status vz_fail(vz_status status, const char *fmt, ...) VZ_PRINTF(2, 3);
+
+/* Prefixes the current last error with context ("matmul: ") and returns
+ * status unchanged. */
+vz_status vz_fail_context(vz_status status, const char *fmt, ...)
+    VZ_PRINTF(2, 3);
+
+struct vz_buffer {
+  vz_backend *backend;
+  void *handle;  /* the backend's own handle */
+  void *host;    /* host address of the memory, or NULL */
+  size_t bytes;
+  atomic_int refs;
+};
+
+struct vz_backend {
+  const vz_backend_iface *iface;
+  void *self;
+  /* CPU instance that runs ops this backend lacks; made on first need. */
+  vz_backend *fallback;
+};
+
+void vz_buffer_retain(vz_buffer *b);
+void vz_buffer_release(vz_buffer *b);
+
+/* Shape and dtype of one output, as an op's rule computes it. */
+typedef struct vz_tensor_desc {
+  vz_dtype dtype;
+  int ndim;
+  int64_t shape[VZ_MAX_DIMS];
+} vz_tensor_desc;
+
+/* One row of the op table. */
+typedef struct vz_op_def {
+  const char *name;
+  int min_inputs, max_inputs;
+  int n_outputs;
+  /* Backends receive inputs with any strides; otherwise the dispatcher
+   * makes every input contiguous first. */
+  bool strided_inputs;
+  /* Checks inputs and attributes and fills the outputs' descriptions. */
+  vz_status (*infer)(const vz_op_call *call, vz_tensor_desc *outs);
+} vz_op_def;
+
+const vz_op_def *vz_op_definition(vz_op_kind op);
+
+/* Shape rules, one per op family (ops/op_*.c). */
+vz_status vz_infer_matmul(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_binary(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_unary(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_reduce(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_softmax(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_layer_norm(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_rms_norm(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_l2_normalize(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_embedding(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_index_select(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_gather(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_where(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_cumsum(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_concat(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_copy(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_cast(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_argmax(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_topk(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_conv2d(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_bicubic(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_rope(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_alibi(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_t5_bias(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_attention(const vz_op_call *call, vz_tensor_desc *outs);
+
+/* ---- Shape helpers ---- */
+
+/* numpy broadcasting of two shapes into out (rank = the larger rank). */
+vz_status vz_broadcast_shapes(int na, const int64_t *a, int nb,
+                              const int64_t *b, int *nout, int64_t *out);
+
+/* Whether a shape broadcasts to `to` (numpy rules, right-aligned). */
+bool vz_broadcasts_to(int n, const int64_t *shape, int nto, const int64_t *to);
+
+/* Strides (elements) that present `t` as a tensor of shape `to` with zeros
+ * on broadcast dimensions; t must broadcast to `to`. */
+void vz_broadcast_strides(const vz_tensor *t, int nto, const int64_t *to,
+                          int64_t *stride);
+
+/* "[2, 3, 4]" into buf; returns buf. */
+const char *vz_shape_text(int ndim, const int64_t *shape, char *buf,
+                          size_t size);
+
+/* The slopes BLOOM's ALiBi uses for num_heads heads, into slopes[0..n). */
+void vz_alibi_slopes(int num_heads, float *slopes);
+
+/* The bucket T5 puts a relative position (key - query) in. */
+int vz_t5_bucket(int64_t relative, bool bidirectional, int num_buckets,
+                 int max_distance);
+
+/* Builds a call from inputs and attributes and runs it; the outputs follow
+ * the in/out convention of the public op functions (out1 only for ops with
+ * two outputs). */
+vz_status vz_run_op(vz_op_kind op, int n_inputs, const vz_tensor *const *inputs,
+                    const vz_op_attrs *attrs, vz_tensor **out0, vz_tensor **out1);
+
+/* Registry (backends/registry.c). */
+const vz_backend_iface *vz_backend_find(const char *name);
+
+#endif

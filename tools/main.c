@@ -1,0 +1,45 @@
+/* The vlzoo program: subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/commands.h"
+#include "vlzoo/vlzoo.h"
+
+static const vz_command commands[] = {
+    {"info", "show the version, backends and their devices", vz_cmd_info},
+    {"bench", "run a benchmark (bench gemm ...)", vz_cmd_bench},
+};
+
+enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *to) {
+  fprintf(to, "usage: vlzoo COMMAND [OPTIONS]\n\nBLIP-family vision-language models in C.\n\n"
+              "commands:\n");
+  for (int i = 0; i < COMMAND_COUNT; i++)
+    fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(to, "\n'vlzoo COMMAND --help' describes a command's options.\n"
+              "environment: VLZOO_DEVICE (cpu|opencl), VLZOO_THREADS, VLZOO_CPU_ISA "
+              "(scalar|avx2|avx512), VLZOO_LOG (debug|info|warn|error|off)\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("vlzoo %s\n", vz_version());
+    return 0;
+  }
+  for (int i = 0; i < COMMAND_COUNT; i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "vlzoo: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
