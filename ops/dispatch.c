@@ -15,8 +15,8 @@ static vz_status find_backend(const vz_op_call *call, vz_backend **out) {
       continue;
     vz_backend *b = call->inputs[i]->buffer->backend;
     if (be && b != be)
-      return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input %d lives on backend '%s', input 0 on '%s'",
-                     i, vz_backend_name(b), vz_backend_name(be));
+      return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input %d lives on backend '%s', input 0 on '%s'", i,
+                     vz_backend_name(b), vz_backend_name(be));
     be = b;
   }
   if (!be)
@@ -41,8 +41,8 @@ static vz_status prepare_outputs(vz_op_call *call, vz_backend *be, const vz_tens
   for (int i = 0; i < call->n_outputs; i++) {
     vz_tensor *t = call->outputs[i];
     if (!t) {
-      vz_status st = vz_tensor_new(be, descs[i].dtype, descs[i].ndim, descs[i].shape,
-                                   &call->outputs[i]);
+      vz_status st =
+          vz_tensor_new(be, descs[i].dtype, descs[i].ndim, descs[i].shape, &call->outputs[i]);
       if (st != VZ_OK)
         return st;
       allocated[i] = true;

@@ -8,10 +8,9 @@ static const struct {
   const char *name;
   size_t size;
 } dtype_info[VZ_DTYPE_COUNT] = {
-    [VZ_F32] = {"f32", 4}, [VZ_F16] = {"f16", 2}, [VZ_BF16] = {"bf16", 2},
-    [VZ_F64] = {"f64", 8}, [VZ_I64] = {"i64", 8}, [VZ_I32] = {"i32", 4},
-    [VZ_I16] = {"i16", 2}, [VZ_I8] = {"i8", 1},   [VZ_U8] = {"u8", 1},
-    [VZ_BOOL] = {"bool", 1},
+    [VZ_F32] = {"f32", 4}, [VZ_F16] = {"f16", 2},   [VZ_BF16] = {"bf16", 2}, [VZ_F64] = {"f64", 8},
+    [VZ_I64] = {"i64", 8}, [VZ_I32] = {"i32", 4},   [VZ_I16] = {"i16", 2},   [VZ_I8] = {"i8", 1},
+    [VZ_U8] = {"u8", 1},   [VZ_BOOL] = {"bool", 1},
 };
 
 static bool dtype_valid(vz_dtype d) { return (unsigned)d < VZ_DTYPE_COUNT; }
@@ -29,10 +28,14 @@ vz_status vz_dtype_from_name(const char *name, vz_dtype *out) {
       return VZ_OK;
     }
   }
-  return vz_fail(VZ_ERR_DTYPE, "unknown dtype '%s' (expected one of f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool)", name);
+  return vz_fail(VZ_ERR_DTYPE,
+                 "unknown dtype '%s' (expected one of f32 f16 bf16 f64 i64 i32 i16 i8 u8 bool)",
+                 name);
 }
 
-bool vz_dtype_is_float(vz_dtype d) { return d == VZ_F32 || d == VZ_F16 || d == VZ_BF16 || d == VZ_F64; }
+bool vz_dtype_is_float(vz_dtype d) {
+  return d == VZ_F32 || d == VZ_F16 || d == VZ_BF16 || d == VZ_F64;
+}
 
 bool vz_dtype_is_integer(vz_dtype d) {
   return d == VZ_I64 || d == VZ_I32 || d == VZ_I16 || d == VZ_I8 || d == VZ_U8;

@@ -23,13 +23,12 @@ vz_status vz_fail(vz_status status, const char *fmt, ...) VZ_PRINTF(2, 3);
 
 /* Prefixes the current last error with context ("matmul: ") and returns
  * status unchanged. */
-vz_status vz_fail_context(vz_status status, const char *fmt, ...)
-    VZ_PRINTF(2, 3);
+vz_status vz_fail_context(vz_status status, const char *fmt, ...) VZ_PRINTF(2, 3);
 
 struct vz_buffer {
   vz_backend *backend;
-  void *handle;  /* the backend's own handle */
-  void *host;    /* host address of the memory, or NULL */
+  void *handle; /* the backend's own handle */
+  void *host;   /* host address of the memory, or NULL */
   size_t bytes;
   atomic_int refs;
 };
@@ -94,27 +93,24 @@ vz_status vz_infer_attention(const vz_op_call *call, vz_tensor_desc *outs);
 /* ---- Shape helpers ---- */
 
 /* numpy broadcasting of two shapes into out (rank = the larger rank). */
-vz_status vz_broadcast_shapes(int na, const int64_t *a, int nb,
-                              const int64_t *b, int *nout, int64_t *out);
+vz_status vz_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
+                              int64_t *out);
 
 /* Whether a shape broadcasts to `to` (numpy rules, right-aligned). */
 bool vz_broadcasts_to(int n, const int64_t *shape, int nto, const int64_t *to);
 
 /* Strides (elements) that present `t` as a tensor of shape `to` with zeros
  * on broadcast dimensions; t must broadcast to `to`. */
-void vz_broadcast_strides(const vz_tensor *t, int nto, const int64_t *to,
-                          int64_t *stride);
+void vz_broadcast_strides(const vz_tensor *t, int nto, const int64_t *to, int64_t *stride);
 
 /* "[2, 3, 4]" into buf; returns buf. */
-const char *vz_shape_text(int ndim, const int64_t *shape, char *buf,
-                          size_t size);
+const char *vz_shape_text(int ndim, const int64_t *shape, char *buf, size_t size);
 
 /* The slopes BLOOM's ALiBi uses for num_heads heads, into slopes[0..n). */
 void vz_alibi_slopes(int num_heads, float *slopes);
 
 /* The bucket T5 puts a relative position (key - query) in. */
-int vz_t5_bucket(int64_t relative, bool bidirectional, int num_buckets,
-                 int max_distance);
+int vz_t5_bucket(int64_t relative, bool bidirectional, int num_buckets, int max_distance);
 
 /* Builds a call from inputs and attributes and runs it; the outputs follow
  * the in/out convention of the public op functions (out1 only for ops with

@@ -83,8 +83,7 @@ vz_status vz_silu(const vz_tensor *x, vz_tensor **out) { return unary(VZ_OP_SILU
 vz_status vz_relu(const vz_tensor *x, vz_tensor **out) { return unary(VZ_OP_RELU, x, out); }
 vz_status vz_sigmoid(const vz_tensor *x, vz_tensor **out) { return unary(VZ_OP_SIGMOID, x, out); }
 
-vz_status vz_where(const vz_tensor *cond, const vz_tensor *a, const vz_tensor *b,
-                   vz_tensor **out) {
+vz_status vz_where(const vz_tensor *cond, const vz_tensor *a, const vz_tensor *b, vz_tensor **out) {
   const vz_tensor *in[] = {cond, a, b};
   return vz_run_op(VZ_OP_WHERE, 3, in, NULL, out, NULL);
 }

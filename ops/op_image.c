@@ -50,8 +50,8 @@ vz_status vz_infer_bicubic(const vz_op_call *call, vz_tensor_desc *outs) {
     return st;
   int64_t oh = call->attrs.bicubic.out_h, ow = call->attrs.bicubic.out_w;
   if (oh < 1 || ow < 1 || oh > (1 << 20) || ow > (1 << 20))
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "output size %lldx%lld is out of range",
-                   (long long)oh, (long long)ow);
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "output size %lldx%lld is out of range", (long long)oh,
+                   (long long)ow);
   if (x->shape[2] < 1 || x->shape[3] < 1)
     return vz_fail(VZ_ERR_SHAPE, "input has no pixels");
   outs[0].dtype = VZ_F32;

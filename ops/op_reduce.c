@@ -34,8 +34,8 @@ vz_status vz_infer_reduce(const vz_op_call *call, vz_tensor_desc *outs) {
   vz_status st = need_f32(call->inputs[0], "input");
   if (st != VZ_OK)
     return st;
-  return reduced_shape(call->inputs[0], call->attrs.reduce.axis, call->attrs.reduce.keepdim,
-                       VZ_F32, &outs[0]);
+  return reduced_shape(call->inputs[0], call->attrs.reduce.axis, call->attrs.reduce.keepdim, VZ_F32,
+                       &outs[0]);
 }
 
 vz_status vz_infer_argmax(const vz_op_call *call, vz_tensor_desc *outs) {

@@ -9,8 +9,8 @@ vz_status vz_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b
     int64_t db = i < n - nb ? 1 : b[i - (n - nb)];
     if (da != db && da != 1 && db != 1) {
       char sa[96], sb[96];
-      return vz_fail(VZ_ERR_SHAPE, "shapes %s and %s do not broadcast", vz_shape_text(na, a, sa, sizeof sa),
-                     vz_shape_text(nb, b, sb, sizeof sb));
+      return vz_fail(VZ_ERR_SHAPE, "shapes %s and %s do not broadcast",
+                     vz_shape_text(na, a, sa, sizeof sa), vz_shape_text(nb, b, sb, sizeof sb));
     }
     out[i] = da == 1 ? db : da;
   }

@@ -278,8 +278,8 @@ static bool reshape_strides(const vz_tensor *t, int ndim, const int64_t *shape, 
   int64_t tensor_numel = 1, view_numel = 1;
   for (int d = t->ndim - 1; d >= 0; d--) {
     tensor_numel *= t->shape[d];
-    bool chunk_ends = d == 0 || (t->shape[d - 1] != 1 &&
-                                 t->stride[d - 1] != tensor_numel * chunk_base);
+    bool chunk_ends =
+        d == 0 || (t->shape[d - 1] != 1 && t->stride[d - 1] != tensor_numel * chunk_base);
     if (!chunk_ends)
       continue;
     while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
@@ -358,8 +358,8 @@ vz_status vz_permute(const vz_tensor *t, const int *perm, vz_tensor **out) {
   for (int i = 0; i < t->ndim; i++) {
     int p = vz_axis(perm[i], t->ndim);
     if (p < 0 || seen[p])
-      return vz_fail(VZ_ERR_INVALID_ARGUMENT, "permute: entry %d (%d) is not a permutation of %d axes",
-                     i, perm[i], t->ndim);
+      return vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                     "permute: entry %d (%d) is not a permutation of %d axes", i, perm[i], t->ndim);
     seen[p] = true;
     shape[i] = t->shape[p];
     stride[i] = t->stride[p];

@@ -55,7 +55,8 @@ vz_tensor *test_tensor_of(vz_backend *be, vz_dtype dtype, int ndim, const int64_
   for (int i = 0; i < ndim; i++)
     n *= shape[i];
   vz_tensor *t = NULL;
-  vz_status st = vz_tensor_from_host(be, dtype, ndim, shape, data, (size_t)n * vz_dtype_size(dtype), &t);
+  vz_status st =
+      vz_tensor_from_host(be, dtype, ndim, shape, data, (size_t)n * vz_dtype_size(dtype), &t);
   if (st != VZ_OK) {
     fprintf(stderr, "cannot make a test tensor: %s\n", vz_last_error());
     exit(1);

@@ -19,7 +19,7 @@ extern int test_failures;
 #define CHECK(cond)                                                                                \
   do {                                                                                             \
     if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                    \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
       test_failures++;                                                                             \
     }                                                                                              \
   } while (0)
@@ -42,8 +42,7 @@ extern int test_failures;
     vz_status check_fails_status_ = (call);                                                        \
     if (check_fails_status_ != (expected) || vz_last_error()[0] == '\0') {                         \
       fprintf(stderr, "%s:%d: %s gave '%s' (%s), expected '%s'\n", __FILE__, __LINE__, #call,      \
-              vz_status_string(check_fails_status_), vz_last_error(),                              \
-              vz_status_string(expected));                                                         \
+              vz_status_string(check_fails_status_), vz_last_error(), vz_status_string(expected)); \
       test_failures++;                                                                             \
     }                                                                                              \
   } while (0)

@@ -1,1 +1,213 @@
-int vz_cmd_bench(int argc, char **argv) { (void)argc; (void)argv; return 1; }
+/* vlzoo bench gemm: times vz_matmul on one shape as models use it, f32
+ * activations [M, K] times a weight [N, K] stored in a given dtype. */
+#define _POSIX_C_SOURCE 200809L /* setenv, clock_gettime */
+#include <errno.h>
+#include <json-c/json.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/cpu/cpu_matmul.h"
+#include "tools/commands.h"
+#include "vlzoo/vlzoo.h"
+
+static void usage(FILE *to) {
+  fprintf(to, "usage: vlzoo bench gemm [--m M] [--n N] [--k K] [--dtype f32|bf16|f16]\n"
+              "                        [--threads T] [--repeat R] [--json]\n\n"
+              "Times vz_matmul on the CPU backend through the public API (dispatch, copies and\n"
+              "conversions included): a = f32 [M, K] activations times b = a weight [N, K] in\n"
+              "the given dtype, used transposed (trans_b), as models store their weights. One\n"
+              "warm-up call, then R timed calls writing into the same output.\n\n"
+              "  --m, --n, --k   the GEMM's shape (default 257, 1408, 1408: a ViT-g layer)\n"
+              "  --dtype         the weight's dtype (default f32); with bf16 both operands are\n"
+              "                  taken at bf16 precision, f16 is widened exactly\n"
+              "  --threads T     CPU threads (default: VLZOO_THREADS, else every processor)\n"
+              "  --repeat R      timed calls (default 10)\n"
+              "  --json          print one JSON line: m, n, k, dtype, threads, kernel, repeat,\n"
+              "                  median_ms, min_ms, gflops (2 M N K / median)\n");
+}
+
+static int bad_usage(const char *fmt, const char *arg) {
+  fprintf(stderr, "vlzoo bench gemm: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(see 'vlzoo bench gemm --help')\n");
+  return 2;
+}
+
+static bool parse_count(const char *s, long lo, long hi, long *out) {
+  if (!s || !*s)
+    return false;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (*end || errno || v < lo || v > hi)
+    return false;
+  *out = v;
+  return true;
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Host values of a tensor's elements in dtype, uniform in [-1, 1). */
+static void *random_data(vz_dtype dtype, int64_t n, uint64_t seed) {
+  void *p = malloc((size_t)n * vz_dtype_size(dtype));
+  if (!p)
+    return NULL;
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+  for (int64_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    float f = (float)((x >> 40) * (2.0 / 16777216.0) - 1.0);
+    if (dtype == VZ_F32)
+      ((float *)p)[i] = f;
+    else
+      ((uint16_t *)p)[i] = dtype == VZ_BF16 ? vz_f32_to_bf16(f) : vz_f32_to_f16(f);
+  }
+  return p;
+}
+
+static vz_tensor *host_tensor(vz_backend *be, vz_dtype dtype, int64_t rows, int64_t cols,
+                              uint64_t seed) {
+  int64_t shape[2] = {rows, cols};
+  void *data = random_data(dtype, rows * cols, seed);
+  vz_tensor *t = NULL;
+  if (data && vz_tensor_from_host(be, dtype, 2, shape, data,
+                                  (size_t)(rows * cols) * vz_dtype_size(dtype), &t) != VZ_OK)
+    t = NULL;
+  free(data);
+  return t;
+}
+
+static int bench_gemm(int argc, char **argv) {
+  long m = 257, n = 1408, k = 1408, threads = 0, repeat = 10;
+  vz_dtype dtype = VZ_F32;
+  bool json = false;
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i];
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+      usage(stdout);
+      return 0;
+    }
+    if (strcmp(opt, "--json") == 0) {
+      json = true;
+      continue;
+    }
+    const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+    long *target = strcmp(opt, "--m") == 0         ? &m
+                   : strcmp(opt, "--n") == 0       ? &n
+                   : strcmp(opt, "--k") == 0       ? &k
+                   : strcmp(opt, "--threads") == 0 ? &threads
+                   : strcmp(opt, "--repeat") == 0  ? &repeat
+                                                   : NULL;
+    if (target) {
+      long hi = target == &threads ? 1024 : target == &repeat ? 100000 : 1L << 20;
+      if (!parse_count(value, 1, hi, target))
+        return bad_usage("%s needs a whole number in range", opt);
+      i++;
+    } else if (strcmp(opt, "--dtype") == 0) {
+      if (!value || vz_dtype_from_name(value, &dtype) != VZ_OK ||
+          (dtype != VZ_F32 && dtype != VZ_BF16 && dtype != VZ_F16))
+        return bad_usage("--dtype is f32, bf16 or f16, not '%s'", value ? value : "");
+      i++;
+    } else {
+      return bad_usage("unknown option '%s'", opt);
+    }
+  }
+  if (threads > 0) {
+    char text[24];
+    snprintf(text, sizeof text, "%ld", threads);
+    setenv("VLZOO_THREADS", text, 1);
+  } else {
+    const char *env = getenv("VLZOO_THREADS");
+    if (env && *env && !parse_count(env, 1, 1024, &threads))
+      return bad_usage("VLZOO_THREADS=%s is not a thread count", env);
+    if (threads <= 0)
+      threads = omp_get_num_procs();
+  }
+
+  vz_backend *be = NULL;
+  if (vz_backend_create("cpu", &be) != VZ_OK) {
+    fprintf(stderr, "vlzoo bench gemm: %s\n", vz_last_error());
+    return 1;
+  }
+  vz_tensor *a = host_tensor(be, VZ_F32, m, k, 1), *b = host_tensor(be, dtype, n, k, 2);
+  vz_tensor *out = NULL;
+  double *ms = malloc((size_t)repeat * sizeof *ms);
+  int rc = 1;
+  if (!a || !b || !ms) {
+    fprintf(stderr, "vlzoo bench gemm: cannot make the operands: %s\n", vz_last_error());
+    goto done;
+  }
+  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
+  call.attrs.matmul.trans_b = true;
+  const char *kernel = vz_cpu_matmul_kernel_name(&call);
+  if (vz_matmul(a, b, false, true, &out) != VZ_OK) { /* warm-up; allocates out */
+    fprintf(stderr, "vlzoo bench gemm: %s\n", vz_last_error());
+    goto done;
+  }
+  for (long r = 0; r < repeat; r++) {
+    double t0 = now_ms();
+    vz_status st = vz_matmul(a, b, false, true, &out);
+    ms[r] = now_ms() - t0;
+    if (st != VZ_OK) {
+      fprintf(stderr, "vlzoo bench gemm: %s\n", vz_last_error());
+      goto done;
+    }
+  }
+  qsort(ms, (size_t)repeat, sizeof *ms, compare_double);
+  double median = repeat % 2 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
+  double gflops = 2.0 * (double)m * (double)n * (double)k / (median * 1e6);
+  if (json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "m", json_object_new_int64(m));
+    json_object_object_add(o, "n", json_object_new_int64(n));
+    json_object_object_add(o, "k", json_object_new_int64(k));
+    json_object_object_add(o, "dtype", json_object_new_string(vz_dtype_name(dtype)));
+    json_object_object_add(o, "threads", json_object_new_int64(threads));
+    json_object_object_add(o, "kernel", kernel ? json_object_new_string(kernel) : NULL);
+    json_object_object_add(o, "repeat", json_object_new_int64(repeat));
+    json_object_object_add(o, "median_ms", json_object_new_double(median));
+    json_object_object_add(o, "min_ms", json_object_new_double(ms[0]));
+    json_object_object_add(o, "gflops", json_object_new_double(gflops));
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+  } else {
+    printf("gemm %ldx%ldx%ld %s, %ld threads, kernel %s: median %.3f ms, min %.3f ms, "
+           "%.1f GFLOP/s (%ld runs)\n",
+           m, n, k, vz_dtype_name(dtype), threads, kernel ? kernel : "?", median, ms[0], gflops,
+           repeat);
+  }
+  rc = 0;
+done:
+  free(ms);
+  vz_tensor_free(out);
+  vz_tensor_free(a);
+  vz_tensor_free(b);
+  vz_backend_free(be);
+  return rc;
+}
+
+int vz_cmd_bench(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    FILE *to = argc < 2 ? stderr : stdout;
+    fprintf(to, "usage: vlzoo bench BENCHMARK [OPTIONS]\n\nbenchmarks:\n"
+                "  gemm   vz_matmul on one shape (see 'vlzoo bench gemm --help')\n");
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "gemm") == 0)
+    return bench_gemm(argc - 1, argv + 1);
+  fprintf(stderr, "vlzoo bench: unknown benchmark '%s' (try 'vlzoo bench --help')\n", argv[1]);
+  return 2;
+}

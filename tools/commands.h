@@ -11,5 +11,7 @@ typedef struct vz_command {
 
 int vz_cmd_info(int argc, char **argv);
 int vz_cmd_bench(int argc, char **argv);
+int vz_cmd_convert(int argc, char **argv);
+int vz_cmd_inspect(int argc, char **argv);
 
 #endif

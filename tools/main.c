@@ -8,6 +8,8 @@
 static const vz_command commands[] = {
     {"info", "show the version, backends and their devices", vz_cmd_info},
     {"bench", "run a benchmark (bench gemm ...)", vz_cmd_bench},
+    {"convert", "convert checkpoints (LAVIS, HF, MindFormers namings)", vz_cmd_convert},
+    {"inspect", "list the tensors of a checkpoint (--json: with SHA-256)", vz_cmd_inspect},
 };
 
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };

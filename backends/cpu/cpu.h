@@ -12,8 +12,8 @@
 typedef enum vz_cpu_isa { VZ_ISA_SCALAR, VZ_ISA_AVX2, VZ_ISA_AVX512 } vz_cpu_isa;
 
 typedef struct vz_cpu {
-  int threads;            /* OpenMP threads used by every kernel and by oneDNN */
-  vz_cpu_isa isa;         /* the path in use, detected or forced */
+  int threads;             /* OpenMP threads used by every kernel and by oneDNN */
+  vz_cpu_isa isa;          /* the path in use, detected or forced */
   const vz_cpu_simd *simd; /* that path's vector kernels */
   char description[160];
 } vz_cpu;

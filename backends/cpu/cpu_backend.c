@@ -1,6 +1,9 @@
 /* The CPU backend: host memory buffers, OpenMP threads shared with oneDNN,
  * and an instruction-set path chosen at run time. */
 #include <omp.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +21,31 @@ const char *vz_cpu_isa_name(vz_cpu_isa isa) {
   return "?";
 }
 
+/* Feature bits straight from CPUID, plus XGETBV to confirm that the OS saves
+ * the wider registers (a processor may have AVX-512 that the OS leaves off). */
 static bool isa_available(vz_cpu_isa isa) {
-  __builtin_cpu_init();
-  switch (isa) {
-  case VZ_ISA_SCALAR: return true;
-  case VZ_ISA_AVX2:
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
-  case VZ_ISA_AVX512:
-    return isa_available(VZ_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq");
-  }
+  if (isa == VZ_ISA_SCALAR)
+    return true;
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d))
+    return false;
+  bool fma = c & bit_FMA, f16c = c & bit_F16C, osxsave = c & bit_OSXSAVE;
+  if (!osxsave || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+    return false;
+  unsigned lo, hi;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  bool os_avx = (lo & 0x6) == 0x6;                /* SSE and AVX state */
+  bool os_avx512 = os_avx && (lo & 0xe0) == 0xe0; /* opmask and upper ZMM state */
+  bool avx2 = os_avx && (b & bit_AVX2) && fma && f16c;
+  if (isa == VZ_ISA_AVX2)
+    return avx2;
+  return avx2 && os_avx512 && (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512VL) &&
+         (b & bit_AVX512DQ);
+#else
   return false;
+#endif
 }
 
 vz_status vz_cpu_select_isa(vz_cpu_isa *out) {
@@ -123,8 +138,7 @@ static vz_status cpu_buffer_write(void *self, void *handle, size_t offset, const
   return VZ_OK;
 }
 
-static vz_status cpu_buffer_read(void *self, void *handle, size_t offset, void *dst,
-                                 size_t bytes) {
+static vz_status cpu_buffer_read(void *self, void *handle, size_t offset, void *dst, size_t bytes) {
   (void)self;
   if (bytes)
     memcpy(dst, (const char *)handle + offset, bytes);

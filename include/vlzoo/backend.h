@@ -58,17 +58,13 @@ typedef struct vz_backend_iface {
 
   /* Device memory of `bytes` bytes. *host_ptr receives a host address for
    * the memory when the device shares host memory, else NULL. */
-  vz_status (*buffer_alloc)(void *self, size_t bytes, void **handle,
-                            void **host_ptr);
+  vz_status (*buffer_alloc)(void *self, size_t bytes, void **handle, void **host_ptr);
   void (*buffer_free)(void *self, void *handle);
-  vz_status (*buffer_write)(void *self, void *handle, size_t offset,
-                            const void *src, size_t bytes);
-  vz_status (*buffer_read)(void *self, void *handle, size_t offset, void *dst,
-                           size_t bytes);
+  vz_status (*buffer_write)(void *self, void *handle, size_t offset, const void *src, size_t bytes);
+  vz_status (*buffer_read)(void *self, void *handle, size_t offset, void *dst, size_t bytes);
   /* (optional) Fills bytes with zero; the dispatcher writes zeros from the
    * host when absent. */
-  vz_status (*buffer_clear)(void *self, void *handle, size_t offset,
-                            size_t bytes);
+  vz_status (*buffer_clear)(void *self, void *handle, size_t offset, size_t bytes);
 
   /* Whether `run` handles this call (op, dtypes, strides of the inputs). */
   bool (*supports)(void *self, const vz_op_call *call);

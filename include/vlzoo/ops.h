@@ -146,8 +146,8 @@ vz_status vz_op_execute(vz_op_call *call);
  * in f32. When either operand is bf16 both are taken at bf16 precision (the
  * other is rounded to bf16), so that processors with bf16 dot-product
  * instructions can use them; f16 operands are widened to f32 exactly. */
-vz_status vz_matmul(const vz_tensor *a, const vz_tensor *b, bool trans_a,
-                    bool trans_b, vz_tensor **out);
+vz_status vz_matmul(const vz_tensor *a, const vz_tensor *b, bool trans_a, bool trans_b,
+                    vz_tensor **out);
 
 /* ---- Element-wise (f32; numpy broadcasting for the binary ones) ---- */
 vz_status vz_add(const vz_tensor *a, const vz_tensor *b, vz_tensor **out);
@@ -175,40 +175,33 @@ vz_status vz_max(const vz_tensor *x, int axis, bool keepdim, vz_tensor **out);
  * j > i + (columns - rows), rows being the second-to-last axis, so a query
  * block at the end of a longer key sequence sees every earlier key. A row
  * with every entry hidden gives zeros. */
-vz_status vz_softmax(const vz_tensor *x, const vz_tensor *mask, float scale,
-                     bool causal, vz_tensor **out);
+vz_status vz_softmax(const vz_tensor *x, const vz_tensor *mask, float scale, bool causal,
+                     vz_tensor **out);
 
 /* ---- Normalization over the last axis (f32) ---- */
 /* (x - mean) / sqrt(var + eps) * weight + bias; weight, bias may be NULL */
-vz_status vz_layer_norm(const vz_tensor *x, const vz_tensor *weight,
-                        const vz_tensor *bias, float eps, vz_tensor **out);
+vz_status vz_layer_norm(const vz_tensor *x, const vz_tensor *weight, const vz_tensor *bias,
+                        float eps, vz_tensor **out);
 /* x / sqrt(mean(x^2) + eps) * weight; weight may be NULL */
-vz_status vz_rms_norm(const vz_tensor *x, const vz_tensor *weight, float eps,
-                      vz_tensor **out);
+vz_status vz_rms_norm(const vz_tensor *x, const vz_tensor *weight, float eps, vz_tensor **out);
 /* x / max(||x||_2, eps) along axis (torch.nn.functional.normalize) */
-vz_status vz_l2_normalize(const vz_tensor *x, int axis, float eps,
-                          vz_tensor **out);
+vz_status vz_l2_normalize(const vz_tensor *x, int axis, float eps, vz_tensor **out);
 
 /* ---- Indexing ---- */
 /* table [V, D] (f32, f16 or bf16), ids i32 or i64 of any shape -> f32
  * [..ids.shape, D]. An id outside [0, V) is an error. */
-vz_status vz_embedding(const vz_tensor *table, const vz_tensor *ids,
-                       vz_tensor **out);
+vz_status vz_embedding(const vz_tensor *table, const vz_tensor *ids, vz_tensor **out);
 /* x with `axis` replaced by the entries ids[i] (1-D i32 / i64) */
-vz_status vz_index_select(const vz_tensor *x, int axis, const vz_tensor *ids,
-                          vz_tensor **out);
+vz_status vz_index_select(const vz_tensor *x, int axis, const vz_tensor *ids, vz_tensor **out);
 /* torch.gather: out[i][j] = x[index[i][j]][j] for axis 0, and so on; index
  * (i32 / i64) has x's rank and gives the output's shape. */
-vz_status vz_gather(const vz_tensor *x, int axis, const vz_tensor *index,
-                    vz_tensor **out);
+vz_status vz_gather(const vz_tensor *x, int axis, const vz_tensor *index, vz_tensor **out);
 /* cond ? a : b, element-wise with broadcasting; cond is bool or u8 */
-vz_status vz_where(const vz_tensor *cond, const vz_tensor *a,
-                   const vz_tensor *b, vz_tensor **out);
+vz_status vz_where(const vz_tensor *cond, const vz_tensor *a, const vz_tensor *b, vz_tensor **out);
 /* running sum along axis (f32, i32 or i64) */
 vz_status vz_cumsum(const vz_tensor *x, int axis, vz_tensor **out);
 /* inputs joined along axis (1 to VZ_OP_MAX_INPUTS tensors of one dtype) */
-vz_status vz_concat(const vz_tensor *const *xs, int n, int axis,
-                    vz_tensor **out);
+vz_status vz_concat(const vz_tensor *const *xs, int n, int axis, vz_tensor **out);
 /* the element-wise copy behind vz_contiguous; any dtype, any strides */
 vz_status vz_copy(const vz_tensor *x, vz_tensor **out);
 /* element-wise dtype conversion (floats round to nearest even; float to
@@ -218,42 +211,37 @@ vz_status vz_cast(const vz_tensor *x, vz_dtype to, vz_tensor **out);
 vz_status vz_argmax(const vz_tensor *x, int axis, vz_tensor **out);
 /* the k largest entries along the last axis, largest first (lower index
  * first on ties): values (x's dtype) and indices (i64) */
-vz_status vz_topk(const vz_tensor *x, int k, vz_tensor **values,
-                  vz_tensor **indices);
+vz_status vz_topk(const vz_tensor *x, int k, vz_tensor **values, vz_tensor **indices);
 
 /* ---- Images ---- */
 /* x [B, C, H, W], weight [O, C, KH, KW], bias [O] or NULL -> [B, O, H', W'] */
-vz_status vz_conv2d(const vz_tensor *x, const vz_tensor *weight,
-                    const vz_tensor *bias, int stride_h, int stride_w,
-                    int pad_h, int pad_w, vz_tensor **out);
+vz_status vz_conv2d(const vz_tensor *x, const vz_tensor *weight, const vz_tensor *bias,
+                    int stride_h, int stride_w, int pad_h, int pad_w, vz_tensor **out);
 /* bicubic resize of x [B, C, H, W] as torch's interpolate(mode="bicubic")
  * (a = -0.75, no antialiasing) */
-vz_status vz_bicubic(const vz_tensor *x, int64_t out_h, int64_t out_w,
-                     bool align_corners, vz_tensor **out);
+vz_status vz_bicubic(const vz_tensor *x, int64_t out_h, int64_t out_w, bool align_corners,
+                     vz_tensor **out);
 
 /* ---- Positions and attention ---- */
 /* rotate-half rotary embedding of x [..., S, D] at positions [S] (i32/i64):
  * the first rotary_dim entries of each row are rotated, pairs (i, i+r/2)
  * at angle pos * theta^(-2i/r). */
-vz_status vz_rope(const vz_tensor *x, const vz_tensor *positions, float theta,
-                  int rotary_dim, vz_tensor **out);
+vz_status vz_rope(const vz_tensor *x, const vz_tensor *positions, float theta, int rotary_dim,
+                  vz_tensor **out);
 /* ALiBi bias [B, H, 1, K] = slope_h * key_positions[b, k] for key_positions
  * [B, K] (f32, i32 or i64), with BLOOM's slopes for num_heads heads. */
-vz_status vz_alibi(const vz_tensor *key_positions, int num_heads,
-                   vz_tensor **out);
+vz_status vz_alibi(const vz_tensor *key_positions, int num_heads, vz_tensor **out);
 /* T5's relative position bias [1, H, Q, K] from table [num_buckets, H]:
  * query i sits at position query_offset + i, key j at j. */
-vz_status vz_t5_bias(const vz_tensor *table, int64_t query_length,
-                     int64_t key_length, int64_t query_offset,
-                     bool bidirectional, int num_buckets, int max_distance,
+vz_status vz_t5_bias(const vz_tensor *table, int64_t query_length, int64_t key_length,
+                     int64_t query_offset, bool bidirectional, int num_buckets, int max_distance,
                      vz_tensor **out);
 /* softmax(q k^T * scale + bias + mask) v for q [B, H, Sq, D], k [B, Hk, Sk,
  * D], v [B, Hk, Sk, Dv] with H a multiple of Hk (grouped heads); bias and
  * mask (NULL when unused) broadcast to [B, H, Sq, Sk]; causal as in
  * vz_softmax. Result [B, H, Sq, Dv]. */
-vz_status vz_attention(const vz_tensor *q, const vz_tensor *k,
-                       const vz_tensor *v, const vz_tensor *bias,
-                       const vz_tensor *mask, float scale, bool causal,
+vz_status vz_attention(const vz_tensor *q, const vz_tensor *k, const vz_tensor *v,
+                       const vz_tensor *bias, const vz_tensor *mask, float scale, bool causal,
                        vz_tensor **out);
 
 #ifdef __cplusplus

@@ -33,18 +33,17 @@ typedef struct vz_tensor {
 
 /* A new contiguous tensor on `backend`, contents undefined. The caller frees
  * *out with vz_tensor_free. */
-vz_status vz_tensor_new(vz_backend *backend, vz_dtype dtype, int ndim,
-                        const int64_t *shape, vz_tensor **out);
+vz_status vz_tensor_new(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
+                        vz_tensor **out);
 
 /* As vz_tensor_new, filled with zeros. */
-vz_status vz_tensor_zeros(vz_backend *backend, vz_dtype dtype, int ndim,
-                          const int64_t *shape, vz_tensor **out);
+vz_status vz_tensor_zeros(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
+                          vz_tensor **out);
 
 /* A new contiguous tensor holding a copy of `bytes` bytes of host memory,
  * which must be exactly the tensor's size. */
-vz_status vz_tensor_from_host(vz_backend *backend, vz_dtype dtype, int ndim,
-                              const int64_t *shape, const void *data,
-                              size_t bytes, vz_tensor **out);
+vz_status vz_tensor_from_host(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
+                              const void *data, size_t bytes, vz_tensor **out);
 
 /* Releases the tensor and its reference to the buffer. NULL is ignored. */
 void vz_tensor_free(vz_tensor *t);
@@ -69,14 +68,12 @@ void *vz_tensor_host_data(const vz_tensor *t);
 
 /* A view with explicit shape, strides and offset, checked against the
  * buffer's bounds. */
-vz_status vz_tensor_view(const vz_tensor *t, int ndim, const int64_t *shape,
-                         const int64_t *stride, int64_t offset,
-                         vz_tensor **out);
+vz_status vz_tensor_view(const vz_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+                         int64_t offset, vz_tensor **out);
 
 /* Same elements, new shape; one entry may be -1 (inferred). A view when
  * the strides allow one, otherwise a contiguous copy. */
-vz_status vz_reshape(const vz_tensor *t, int ndim, const int64_t *shape,
-                     vz_tensor **out);
+vz_status vz_reshape(const vz_tensor *t, int ndim, const int64_t *shape, vz_tensor **out);
 
 /* Dimensions reordered: output dimension i is input dimension perm[i]. */
 vz_status vz_permute(const vz_tensor *t, const int *perm, vz_tensor **out);
@@ -86,12 +83,11 @@ vz_status vz_transpose(const vz_tensor *t, int a, int b, vz_tensor **out);
 
 /* Elements start, start+step, ... below stop along `axis` (negative axis
  * counts from the end; start/stop are clamped like Python slices). */
-vz_status vz_slice(const vz_tensor *t, int axis, int64_t start, int64_t stop,
-                   int64_t step, vz_tensor **out);
+vz_status vz_slice(const vz_tensor *t, int axis, int64_t start, int64_t stop, int64_t step,
+                   vz_tensor **out);
 
 /* Shape broadcast to `shape` (numpy rules) with zero strides; no copy. */
-vz_status vz_expand(const vz_tensor *t, int ndim, const int64_t *shape,
-                    vz_tensor **out);
+vz_status vz_expand(const vz_tensor *t, int ndim, const int64_t *shape, vz_tensor **out);
 
 /* A contiguous tensor with the same elements: a copy when `t` is strided,
  * another view of the same buffer when it already is contiguous. */

@@ -4,10 +4,14 @@
 #define VLZOO_VLZOO_H
 
 #include "vlzoo/backend.h"
+#include "vlzoo/convert.h"
 #include "vlzoo/dtype.h"
+#include "vlzoo/image.h"
 #include "vlzoo/ops.h"
 #include "vlzoo/status.h"
 #include "vlzoo/tensor.h"
+#include "vlzoo/tokenizer.h"
 #include "vlzoo/version.h"
+#include "vlzoo/weights.h"
 
 #endif

@@ -1,0 +1,356 @@
+/* bench_gemm: vlzoo's matmul against oneDNN's own f32 matmul primitive and
+ * OpenBLAS on the ViT-g layer shapes, interleaved round-robin in one
+ * process so that all variants see the same machine state. Prints one JSON
+ * line per shape. */
+#define _POSIX_C_SOURCE 200809L /* setenv, clock_gettime, nanosleep */
+#include <dnnl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef VLZOO_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include "backends/cpu/cpu_matmul.h"
+#include "vlzoo/vlzoo.h"
+
+enum { VARIANTS = 4, MAX_RETRIES = 8 };
+#define MIN_CPU_SHARE 0.85
+enum { V_F32, V_BF16, V_ONEDNN, V_OPENBLAS };
+static const char *const variant_names[VARIANTS] = {"vlzoo_f32", "vlzoo_bf16", "onednn",
+                                                    "openblas"};
+
+static void usage(FILE *to) {
+  fprintf(to, "usage: bench_gemm [--m M --n N --k K] [--rounds R] [--threads T]\n\n"
+              "For the ViT-g shapes 257x1408x1408, 257x6144x1408 and 257x1408x6144 (MxNxK; and\n"
+              "M x N x K when given) times, interleaved round-robin over R rounds (default 15):\n"
+              "  vlzoo_f32   vz_matmul, f32 [M,K] x f32 weight [N,K] transposed\n"
+              "  vlzoo_bf16  the same with the weight in bf16\n"
+              "  onednn      oneDNN's f32 matmul primitive (src ab, weights [N,K] as ba),\n"
+              "              created once outside the timing\n"
+              "  openblas    cblas_sgemm(RowMajor, NoTrans, Trans) when built with OpenBLAS\n"
+              "all with T threads (default: VLZOO_THREADS, else every processor). Prints one\n"
+              "JSON line per shape: median GFLOP/s of each, the ratios vlzoo_f32/onednn,\n"
+              "vlzoo_f32/openblas and vlzoo_bf16/vlzoo_f32, and the bf16 result's error\n"
+              "against the f32 one on N(0,1) data: bf16_max_rel_err = max |err| / rms(f32\n"
+              "result), bf16_rms_rel_err = ||err|| / ||f32 result||. A sample during which the\n"
+              "process got less than 85%% of T cores' time (another process ran) is taken again,\n"
+              "up to 8 times; rejected_samples counts those.\n");
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static double cpu_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static void pause_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+}
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, compare_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static float normal(void) {
+  double u[2];
+  for (int i = 0; i < 2; i++) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    u[i] = ((rng >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+  }
+  return (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
+}
+
+static bool parse_count(const char *s, long *out) {
+  if (!s)
+    return false;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || errno || v < 1 || v > (1L << 20))
+    return false;
+  *out = v;
+  return true;
+}
+
+/* oneDNN's f32 matmul primitive for one shape, made once. */
+typedef struct onednn_mm {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  dnnl_primitive_t prim;
+  dnnl_memory_t mem[3];
+} onednn_mm;
+
+static bool onednn_init(onednn_mm *o, long m, long n, long k, float *a, float *w, float *c) {
+  memset(o, 0, sizeof *o);
+  dnnl_memory_desc_t src, wei, dst;
+  dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n};
+  dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_f32, dnnl_ab);
+  dnnl_memory_desc_init_by_tag(&wei, 2, wd, dnnl_f32, dnnl_ba); /* [N, K] storage */
+  dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
+  dnnl_matmul_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  bool ok = dnnl_engine_create(&o->engine, dnnl_cpu, 0) == dnnl_success &&
+            dnnl_stream_create(&o->stream, o->engine, dnnl_stream_default_flags) == dnnl_success &&
+            dnnl_matmul_desc_init(&desc, &src, &wei, NULL, &dst) == dnnl_success &&
+            dnnl_primitive_desc_create(&pd, &desc, NULL, o->engine, NULL) == dnnl_success &&
+            dnnl_primitive_create(&o->prim, pd) == dnnl_success &&
+            dnnl_memory_create(&o->mem[0], &src, o->engine, a) == dnnl_success &&
+            dnnl_memory_create(&o->mem[1], &wei, o->engine, w) == dnnl_success &&
+            dnnl_memory_create(&o->mem[2], &dst, o->engine, c) == dnnl_success;
+  dnnl_primitive_desc_destroy(pd);
+  return ok;
+}
+
+static bool onednn_run(onednn_mm *o) {
+  dnnl_exec_arg_t args[3] = {
+      {DNNL_ARG_SRC, o->mem[0]}, {DNNL_ARG_WEIGHTS, o->mem[1]}, {DNNL_ARG_DST, o->mem[2]}};
+  return dnnl_primitive_execute(o->prim, o->stream, 3, args) == dnnl_success &&
+         dnnl_stream_wait(o->stream) == dnnl_success;
+}
+
+static void onednn_free(onednn_mm *o) {
+  for (int i = 0; i < 3; i++)
+    dnnl_memory_destroy(o->mem[i]);
+  dnnl_primitive_destroy(o->prim);
+  dnnl_stream_destroy(o->stream);
+  dnnl_engine_destroy(o->engine);
+}
+
+static const char *kernel_of(const vz_tensor *a, const vz_tensor *w) {
+  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, w}, .n_outputs = 1};
+  call.attrs.matmul.trans_b = true;
+  const char *name = vz_cpu_matmul_kernel_name(&call);
+  return name ? name : "?";
+}
+
+static json_object *maybe_double(bool have, double v) {
+  return have ? json_object_new_double(v) : NULL;
+}
+
+/* Times every variant on one shape; prints its JSON line. */
+static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int threads) {
+  size_t na = (size_t)(m * k), nw = (size_t)(n * k), nc = (size_t)(m * n);
+  float *a = malloc(na * sizeof *a), *w = malloc(nw * sizeof *w), *c = malloc(nc * sizeof *c);
+  uint16_t *wh = malloc(nw * sizeof *wh);
+  double *times[VARIANTS];
+  for (int v = 0; v < VARIANTS; v++)
+    times[v] = calloc((size_t)rounds, sizeof(double));
+  if (!a || !w || !c || !wh || !times[VARIANTS - 1]) {
+    fprintf(stderr, "bench_gemm: out of memory\n");
+    return 1;
+  }
+  for (size_t i = 0; i < na; i++)
+    a[i] = normal();
+  for (size_t i = 0; i < nw; i++) {
+    w[i] = normal();
+    wh[i] = vz_f32_to_bf16(w[i]);
+  }
+  int64_t as[2] = {m, k}, ws[2] = {n, k};
+  vz_tensor *ta = NULL, *tw = NULL, *twh = NULL, *out32 = NULL, *out16 = NULL;
+  onednn_mm dn;
+  int rc = 1;
+  if (vz_tensor_from_host(be, VZ_F32, 2, as, a, na * 4, &ta) != VZ_OK ||
+      vz_tensor_from_host(be, VZ_F32, 2, ws, w, nw * 4, &tw) != VZ_OK ||
+      vz_tensor_from_host(be, VZ_BF16, 2, ws, wh, nw * 2, &twh) != VZ_OK ||
+      vz_matmul(ta, tw, false, true, &out32) != VZ_OK ||
+      vz_matmul(ta, twh, false, true, &out16) != VZ_OK) {
+    fprintf(stderr, "bench_gemm: %s\n", vz_last_error());
+    goto done;
+  }
+  if (!onednn_init(&dn, m, n, k, a, w, c)) {
+    fprintf(stderr, "bench_gemm: cannot make oneDNN's f32 matmul primitive\n");
+    goto done;
+  }
+  omp_set_num_threads(threads); /* oneDNN's primitive runs on this OpenMP runtime */
+#ifdef VLZOO_BENCH_OPENBLAS
+  const bool have_openblas = true;
+  openblas_set_num_threads(threads);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k, w,
+              (int)k, 0.0f, c, (int)n);
+  /* OpenBLAS's pthread workers spin for a while after a call; let them sleep
+   * before an OpenMP variant runs, so the two never compete for cores. */
+  const long openblas_settle_ms = openblas_get_parallel() == 1 ? 150 : 5;
+#else
+  const bool have_openblas = false;
+#endif
+  onednn_run(&dn); /* warm-up */
+  int rejected = 0;
+  for (int r = 0; r < rounds; r++) {
+    for (int v = 0; v < VARIANTS; v++) {
+      if (v == V_OPENBLAS && !have_openblas)
+        continue;
+      /* A sample counts when this process had its threads' worth of CPU
+       * time while it ran: on a shared machine, one that another process
+       * took cores from is taken again (up to MAX_RETRIES times). */
+      for (int attempt = 0;; attempt++) {
+        if (v == V_OPENBLAS)
+          pause_ms(5); /* OpenMP's threads stop spinning */
+        double t0 = now_ms(), c0 = cpu_ms();
+        bool ok = true;
+        switch (v) {
+        case V_F32: ok = vz_matmul(ta, tw, false, true, &out32) == VZ_OK; break;
+        case V_BF16: ok = vz_matmul(ta, twh, false, true, &out16) == VZ_OK; break;
+        case V_ONEDNN: ok = onednn_run(&dn); break;
+        case V_OPENBLAS:
+#ifdef VLZOO_BENCH_OPENBLAS
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, a,
+                      (int)k, w, (int)k, 0.0f, c, (int)n);
+#endif
+          break;
+        }
+        times[v][r] = now_ms() - t0;
+        double used = cpu_ms() - c0;
+        if (!ok) {
+          fprintf(stderr, "bench_gemm: %s failed: %s\n", variant_names[v], vz_last_error());
+          goto done_dn;
+        }
+        if (used >= MIN_CPU_SHARE * times[v][r] * threads || attempt == MAX_RETRIES)
+          break;
+        rejected++;
+      }
+    }
+#ifdef VLZOO_BENCH_OPENBLAS
+    pause_ms(openblas_settle_ms);
+#endif
+  }
+  double flop = 2.0 * (double)m * (double)n * (double)k, gf[VARIANTS];
+  for (int v = 0; v < VARIANTS; v++)
+    gf[v] = flop / (median(times[v], rounds) * 1e6);
+
+  /* bf16 against f32 on the same N(0,1) data */
+  float *r32 = malloc(nc * sizeof *r32), *r16 = malloc(nc * sizeof *r16);
+  double err2 = 0, ref2 = 0, maxerr = 0;
+  if (r32 && r16 && vz_tensor_to_host(out32, r32, nc * 4) == VZ_OK &&
+      vz_tensor_to_host(out16, r16, nc * 4) == VZ_OK) {
+    for (size_t i = 0; i < nc; i++) {
+      double e = fabs((double)r16[i] - r32[i]);
+      err2 += e * e;
+      ref2 += (double)r32[i] * r32[i];
+      maxerr = e > maxerr ? e : maxerr;
+    }
+  }
+  free(r32);
+  free(r16);
+
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "m", json_object_new_int64(m));
+  json_object_object_add(o, "n", json_object_new_int64(n));
+  json_object_object_add(o, "k", json_object_new_int64(k));
+  json_object_object_add(o, "threads", json_object_new_int(threads));
+  json_object_object_add(o, "rounds", json_object_new_int(rounds));
+  json_object_object_add(o, "rejected_samples", json_object_new_int(rejected));
+  json_object_object_add(o, "vlzoo_f32_kernel", json_object_new_string(kernel_of(ta, tw)));
+  json_object_object_add(o, "vlzoo_bf16_kernel", json_object_new_string(kernel_of(ta, twh)));
+  json_object_object_add(o, "vlzoo_f32_gflops", json_object_new_double(gf[V_F32]));
+  json_object_object_add(o, "vlzoo_bf16_gflops", json_object_new_double(gf[V_BF16]));
+  json_object_object_add(o, "onednn_gflops", json_object_new_double(gf[V_ONEDNN]));
+  json_object_object_add(o, "openblas_gflops", maybe_double(have_openblas, gf[V_OPENBLAS]));
+#ifdef VLZOO_BENCH_OPENBLAS
+  static const char *const flavours[] = {"sequential", "pthread", "openmp"};
+  int par = openblas_get_parallel();
+  json_object_object_add(o, "openblas_threading",
+                         json_object_new_string(par >= 0 && par <= 2 ? flavours[par] : "?"));
+#else
+  json_object_object_add(o, "openblas_threading", NULL);
+#endif
+  json_object_object_add(o, "vlzoo_f32_vs_onednn",
+                         json_object_new_double(gf[V_F32] / gf[V_ONEDNN]));
+  json_object_object_add(o, "vlzoo_f32_vs_openblas",
+                         maybe_double(have_openblas, gf[V_F32] / gf[V_OPENBLAS]));
+  json_object_object_add(o, "vlzoo_bf16_vs_f32", json_object_new_double(gf[V_BF16] / gf[V_F32]));
+  json_object_object_add(o, "bf16_max_rel_err",
+                         json_object_new_double(maxerr / sqrt(ref2 / (double)nc)));
+  json_object_object_add(o, "bf16_rms_rel_err", json_object_new_double(sqrt(err2 / ref2)));
+  printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+  fflush(stdout);
+  json_object_put(o);
+  rc = 0;
+done_dn:
+  onednn_free(&dn);
+done:
+  vz_tensor_free(ta);
+  vz_tensor_free(tw);
+  vz_tensor_free(twh);
+  vz_tensor_free(out32);
+  vz_tensor_free(out16);
+  for (int v = 0; v < VARIANTS; v++)
+    free(times[v]);
+  free(a);
+  free(w);
+  free(c);
+  free(wh);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  long m = 0, n = 0, k = 0, rounds = 15, threads = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i];
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+      usage(stdout);
+      return 0;
+    }
+    long *target = strcmp(opt, "--m") == 0         ? &m
+                   : strcmp(opt, "--n") == 0       ? &n
+                   : strcmp(opt, "--k") == 0       ? &k
+                   : strcmp(opt, "--rounds") == 0  ? &rounds
+                   : strcmp(opt, "--threads") == 0 ? &threads
+                                                   : NULL;
+    if (!target || !parse_count(i + 1 < argc ? argv[i + 1] : NULL, target)) {
+      fprintf(stderr, "bench_gemm: bad option '%s'\n", opt);
+      usage(stderr);
+      return 2;
+    }
+    i++;
+  }
+  if ((m || n || k) && !(m && n && k)) {
+    fprintf(stderr, "bench_gemm: --m, --n and --k go together\n");
+    return 2;
+  }
+  if (threads > 0) {
+    char text[24];
+    snprintf(text, sizeof text, "%ld", threads);
+    setenv("VLZOO_THREADS", text, 1);
+  } else {
+    const char *env = getenv("VLZOO_THREADS");
+    threads = env && *env ? strtol(env, NULL, 10) : 0;
+    if (threads < 1)
+      threads = omp_get_num_procs();
+  }
+  vz_backend *be = NULL;
+  if (vz_backend_create("cpu", &be) != VZ_OK) {
+    fprintf(stderr, "bench_gemm: %s\n", vz_last_error());
+    return 1;
+  }
+  long shapes[4][3] = {{257, 1408, 1408}, {257, 6144, 1408}, {257, 1408, 6144}, {m, n, k}};
+  int count = m ? 4 : 3, rc = 0;
+  for (int s = 0; s < count && rc == 0; s++)
+    rc = run_shape(be, shapes[s][0], shapes[s][1], shapes[s][2], (int)rounds, (int)threads);
+  vz_backend_free(be);
+  return rc;
+}

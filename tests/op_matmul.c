@@ -1,0 +1,530 @@
+/* matmul against a double-precision reference: sizes, transposes, batch
+ * broadcasting, strided views, the 4K-aliasing copy, bf16 and f16
+ * operands, output reuse and errors. */
+#include <math.h>
+#include <string.h>
+
+#include "backends/cpu/cpu_matmul.h"
+#include "tests/test_util.h"
+
+static vz_backend *be;
+static bool on_cpu;
+
+/* A tensor of `dtype` holding `vals` converted (rounded) to it. */
+static vz_tensor *make(vz_dtype dtype, int ndim, const int64_t *shape, const float *vals) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  if (dtype == VZ_F32)
+    return test_tensor(be, ndim, shape, vals);
+  uint16_t *h = malloc((size_t)(n ? n : 1) * sizeof *h);
+  for (int64_t i = 0; i < n; i++)
+    h[i] = dtype == VZ_BF16 ? vz_f32_to_bf16(vals[i]) : vz_f32_to_f16(vals[i]);
+  vz_tensor *t = test_tensor_of(be, dtype, ndim, shape, h);
+  free(h);
+  return t;
+}
+
+static vz_tensor *random_tensor(vz_dtype dtype, int ndim, const int64_t *shape, bool normal) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  float *v = test_random_floats(n, -1.0f, 1.0f);
+  if (normal)
+    for (int64_t i = 0; i < n; i++)
+      v[i] = test_normal();
+  vz_tensor *t = make(dtype, ndim, shape, v);
+  free(v);
+  return t;
+}
+
+/* A tensor's elements in row-major order; views on the CPU are read
+ * through their strides, so that the test does not depend on vz_copy. */
+static void *gather(const vz_tensor *t) {
+  const char *host = vz_tensor_host_data(t);
+  if (vz_tensor_is_contiguous(t) || !host)
+    return test_read_bytes(t);
+  size_t es = vz_dtype_size(t->dtype);
+  int64_t n = vz_tensor_numel(t);
+  char *out = malloc((size_t)(n ? n : 1) * es);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t rest = i, off = 0;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+      off += rest % t->shape[d] * t->stride[d];
+      rest /= t->shape[d];
+    }
+    memcpy(out + (size_t)i * es, host + off * (int64_t)es, es);
+  }
+  return out;
+}
+
+/* A tensor's elements as doubles (row-major), rounded to bf16 first when
+ * `to_bf16` and the tensor is not bf16 already. */
+static double *read_values(const vz_tensor *t, bool to_bf16) {
+  int64_t n = vz_tensor_numel(t);
+  void *raw = gather(t);
+  double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
+  for (int64_t i = 0; i < n; i++) {
+    float f = t->dtype == VZ_F32    ? ((float *)raw)[i]
+              : t->dtype == VZ_BF16 ? vz_bf16_to_f32(((uint16_t *)raw)[i])
+                                    : vz_f16_to_f32(((uint16_t *)raw)[i]);
+    d[i] = to_bf16 ? vz_bf16_to_f32(vz_f32_to_bf16(f)) : f;
+  }
+  free(raw);
+  return d;
+}
+
+/* Row-major offset of batch index `ob` of the output batch shape in an
+ * operand of rank nd, broadcasting dimensions of size 1. */
+static int64_t batch_offset(const vz_tensor *t, int nbatch, const int64_t *batch, int64_t ob,
+                            int64_t matrix) {
+  int64_t off = 0, mul = matrix;
+  for (int d = nbatch - 1; d >= 0; d--) {
+    int64_t i = ob % batch[d];
+    ob /= batch[d];
+    int j = d - (nbatch - (t->ndim - 2));
+    if (j < 0)
+      continue;
+    if (t->shape[j] > 1)
+      off += i * mul;
+    mul *= t->shape[j];
+  }
+  return off;
+}
+
+typedef struct ref_result {
+  float *want; /* reference */
+  double *mag; /* sum |a||b| per element */
+  int64_t n;
+} ref_result;
+
+/* op(a) op(b) in double from the operands' values (bf16-rounded when
+ * `bf16`). */
+static ref_result reference(const vz_tensor *a, const vz_tensor *b, bool ta, bool tb, bool bf16) {
+  double *av = read_values(a, bf16), *bv = read_values(b, bf16);
+  int64_t m = a->shape[a->ndim - (ta ? 1 : 2)], k = a->shape[a->ndim - (ta ? 2 : 1)];
+  int64_t n = b->shape[b->ndim - (tb ? 2 : 1)];
+  int nbatch = (a->ndim > b->ndim ? a->ndim : b->ndim) - 2;
+  int64_t batch[2] = {1, 1}, nbat = 1;
+  for (int d = 0; d < nbatch; d++) {
+    int ja = d - (nbatch - (a->ndim - 2)), jb = d - (nbatch - (b->ndim - 2));
+    int64_t sa = ja >= 0 ? a->shape[ja] : 1, sb = jb >= 0 ? b->shape[jb] : 1;
+    batch[d] = sa > sb ? sa : sb;
+    nbat *= batch[d];
+  }
+  ref_result r = {malloc((size_t)(nbat * m * n + 1) * sizeof(float)),
+                  malloc((size_t)(nbat * m * n + 1) * sizeof(double)), nbat * m * n};
+  for (int64_t ob = 0; ob < nbat; ob++) {
+    const double *am = av + batch_offset(a, nbatch, batch, ob, m * k);
+    const double *bm = bv + batch_offset(b, nbatch, batch, ob, k * n);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double s = 0, g = 0;
+        for (int64_t l = 0; l < k; l++) {
+          double x = ta ? am[l * m + i] : am[i * k + l], y = tb ? bm[j * k + l] : bm[l * n + j];
+          s += x * y;
+          g += fabs(x * y);
+        }
+        r.want[(ob * m + i) * n + j] = (float)s;
+        r.mag[(ob * m + i) * n + j] = g;
+      }
+  }
+  free(av);
+  free(bv);
+  return r;
+}
+
+static void ref_free(ref_result *r) {
+  free(r->want);
+  free(r->mag);
+}
+
+/* Every |got - want| within rel * sum|a||b| (plus the smallest normal). */
+static bool within(const char *what, const float *got, const ref_result *r, double rel) {
+  int bad = 0;
+  for (int64_t i = 0; got && i < r->n; i++) {
+    double err = fabs((double)got[i] - r->want[i]);
+    if (!(err <= rel * r->mag[i] + 1e-30)) {
+      if (bad++ < 5)
+        fprintf(stderr, "%s: element %lld is %.9g, expected %.9g (scale %.3g)\n", what,
+                (long long)i, got[i], r->want[i], r->mag[i]);
+    }
+  }
+  if (bad || !got) {
+    fprintf(stderr, "%s: %d mismatches\n", what, bad);
+    test_failures++;
+    return false;
+  }
+  return true;
+}
+
+static void check_kernel(const char *what, const vz_tensor *a, const vz_tensor *b, bool ta, bool tb,
+                         const char *expected) {
+  if (!on_cpu || !expected)
+    return;
+  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
+  call.attrs.matmul.trans_a = ta;
+  call.attrs.matmul.trans_b = tb;
+  const char *name = vz_cpu_matmul_kernel_name(&call);
+  if (!name || strcmp(name, expected) != 0) {
+    fprintf(stderr, "%s: kernel %s, expected %s\n", what, name ? name : "(null)", expected);
+    test_failures++;
+  }
+}
+
+/* Runs vz_matmul and compares with the reference at f32 accumulation
+ * accuracy; `kernel` (may be NULL) is the strategy the CPU must pick. */
+static void check(const char *what, const vz_tensor *a, const vz_tensor *b, bool ta, bool tb,
+                  const char *kernel) {
+  bool bf16 = a->dtype == VZ_BF16 || b->dtype == VZ_BF16;
+  vz_tensor *out = NULL;
+  CHECK_OK(vz_matmul(a, b, ta, tb, &out));
+  if (!out)
+    return;
+  float *got = test_read_f32(out);
+  ref_result r = reference(a, b, ta, tb, bf16);
+  CHECK(vz_tensor_numel(out) == r.n);
+  within(what, got, &r, 1e-5);
+  check_kernel(what, a, b, ta, tb, kernel);
+  ref_free(&r);
+  free(got);
+  vz_tensor_free(out);
+}
+
+static void test_sizes_and_transposes(void) {
+  static const int64_t sizes[][3] = {{1, 1, 1},       {1, 7, 33},   {7, 1, 33},     {7, 33, 1},
+                                     {33, 7, 257},    {257, 33, 7}, {1, 257, 1000}, {33, 1001, 65},
+                                     {257, 65, 1031}, {3, 2, 1408}, {600, 70, 90}};
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+    for (int t = 0; t < 4; t++) {
+      bool ta = t & 1, tb = t & 2;
+      int64_t as[2] = {ta ? k : m, ta ? m : k}, bs[2] = {tb ? n : k, tb ? k : n};
+      vz_tensor *a = random_tensor(VZ_F32, 2, as, false), *b = random_tensor(VZ_F32, 2, bs, false);
+      char what[96];
+      snprintf(what, sizeof what, "%lldx%lldx%lld ta=%d tb=%d", (long long)m, (long long)n,
+               (long long)k, ta, tb);
+      check(what, a, b, ta, tb, "onednn_sgemm");
+      vz_tensor_free(a);
+      vz_tensor_free(b);
+    }
+  }
+}
+
+static void test_batches(void) {
+  /* [2,3,M,K] x [K,N]: one GEMM over all rows */
+  vz_tensor *a = random_tensor(VZ_F32, 4, (int64_t[]){2, 3, 33, 65}, false);
+  vz_tensor *w = random_tensor(VZ_F32, 2, (int64_t[]){65, 7}, false);
+  check("[2,3,33,65] x [65,7]", a, w, false, false, "onednn_sgemm");
+  vz_tensor *wt = random_tensor(VZ_F32, 2, (int64_t[]){7, 65}, false);
+  check("[2,3,33,65] x [7,65]^T", a, wt, false, true, "onednn_sgemm");
+  vz_tensor *at = NULL;
+  CHECK_OK(vz_transpose(a, 2, 3, &at));
+  check("([2,3,33,65] viewed as [2,3,65,33])^T x [7,65]^T", at, wt, true, true, "onednn_sgemm");
+  vz_tensor_free(at);
+  /* [2,1,M,K] x [1,3,K,N] */
+  vz_tensor *a2 = random_tensor(VZ_F32, 4, (int64_t[]){2, 1, 17, 40}, false);
+  vz_tensor *b2 = random_tensor(VZ_F32, 4, (int64_t[]){1, 3, 40, 9}, false);
+  check("[2,1,17,40] x [1,3,40,9]", a2, b2, false, false, "onednn_sgemm");
+  /* a broadcast against a batched b, and ranks 3 and 4 */
+  vz_tensor *b3 = random_tensor(VZ_F32, 3, (int64_t[]){3, 40, 9}, false);
+  check("[2,1,17,40] x [3,40,9]", a2, b3, false, false, "onednn_sgemm");
+  vz_tensor *m2 = random_tensor(VZ_F32, 2, (int64_t[]){17, 40}, false);
+  check("[17,40] x [3,40,9]", m2, b3, false, false, "onednn_sgemm");
+  /* many small GEMMs, as attention heads: run one per thread */
+  vz_tensor *q = random_tensor(VZ_F32, 3, (int64_t[]){16, 57, 88}, false);
+  vz_tensor *k = random_tensor(VZ_F32, 3, (int64_t[]){16, 57, 88}, false);
+  check("[16,57,88] x [16,57,88]^T", q, k, false, true, "onednn_sgemm");
+  /* the same result twice: deterministic for a thread count */
+  vz_tensor *o1 = NULL, *o2 = NULL;
+  CHECK_OK(vz_matmul(q, k, false, true, &o1));
+  CHECK_OK(vz_matmul(q, k, false, true, &o2));
+  if (o1 && o2) {
+    float *g1 = test_read_f32(o1), *g2 = test_read_f32(o2);
+    CHECK(memcmp(g1, g2, vz_tensor_nbytes(o1)) == 0);
+    free(g1);
+    free(g2);
+  }
+  vz_tensor *t[] = {a, w, wt, a2, b2, b3, m2, q, k, o1, o2};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+}
+
+static void test_views(void) {
+  /* rows of a and b inside wider tensors: leading dimensions > K */
+  vz_tensor *abig = random_tensor(VZ_F32, 2, (int64_t[]){33, 100}, false);
+  vz_tensor *bbig = random_tensor(VZ_F32, 2, (int64_t[]){60, 80}, false);
+  vz_tensor *a = NULL, *b = NULL, *at = NULL, *bt = NULL, *as = NULL, *bs = NULL;
+  CHECK_OK(vz_slice(abig, 1, 3, 60, 1, &a)); /* [33, 57] row stride 100 */
+  CHECK_OK(vz_slice(bbig, 0, 1, 58, 1, &b)); /* [57, 80] row stride 80 */
+  check("sliced a x sliced b", a, b, false, false, "onednn_sgemm");
+  CHECK_OK(vz_slice(bbig, 1, 0, 57, 1, &bt)); /* [60, 57] used transposed */
+  check("sliced a x sliced b^T", a, bt, false, true, "onednn_sgemm");
+  /* transposed views: column-major operands */
+  vz_tensor *a_cm = NULL, *b_cm = NULL;
+  CHECK_OK(vz_transpose(a, 0, 1, &at)); /* [57, 33] with unit row stride */
+  check("a^T view, trans_a", at, b, true, false, "onednn_sgemm");
+  CHECK_OK(vz_transpose(bt, 0, 1, &b_cm)); /* [57, 50] column-major */
+  check("a x (b^T view)", a, b_cm, false, false, "onednn_sgemm");
+  CHECK_OK(vz_transpose(at, 0, 1, &a_cm));
+  check("view of view", a_cm, b_cm, false, false, "onednn_sgemm");
+  /* no unit stride: every other column */
+  CHECK_OK(vz_slice(abig, 1, 0, 100, 2, &as)); /* [33, 50] strides (100, 2) */
+  CHECK_OK(vz_slice(bbig, 0, 0, 50, 1, &bs));
+  vz_tensor *bs2 = bs;
+  bs = NULL;
+  CHECK_OK(vz_slice(bs2, 1, 0, 80, 2, &bs)); /* [50, 40] strides (80, 2) */
+  vz_tensor_free(bs2);
+  check("stepped a x stepped b", as, bs, false, false, "onednn_sgemm_packed");
+  /* batched: a batch slice that does not stack, and an expanded b */
+  vz_tensor *a4 = random_tensor(VZ_F32, 3, (int64_t[]){6, 21, 30}, false), *a4s = NULL;
+  CHECK_OK(vz_slice(a4, 0, 0, 6, 2, &a4s)); /* [3, 21, 30], batch stride 2 * 630 */
+  vz_tensor *w = random_tensor(VZ_F32, 2, (int64_t[]){30, 11}, false), *we = NULL;
+  check("batch-sliced a x w", a4s, w, false, false, "onednn_sgemm");
+  CHECK_OK(vz_expand(w, 3, (int64_t[]){3, 30, 11}, &we));
+  check("batch-sliced a x expanded w", a4s, we, false, false, "onednn_sgemm");
+  vz_tensor *a4t = NULL;
+  CHECK_OK(vz_transpose(a4s, 1, 2, &a4t)); /* [3, 30, 21] */
+  check("batch-sliced transposed a", a4t, we, true, false, "onednn_sgemm");
+  /* an expanded a: rows repeat (stride 0), which oneDNN cannot take */
+  vz_tensor *row = random_tensor(VZ_F32, 2, (int64_t[]){1, 30}, false), *rows = NULL;
+  CHECK_OK(vz_expand(row, 2, (int64_t[]){5, 30}, &rows));
+  check("expanded rows x w", rows, w, false, false, "onednn_sgemm_packed");
+  vz_tensor *t[] = {abig, bbig, a, b, at, bt, as, bs, a_cm, b_cm, a4, a4s, w, we, a4t, row, rows};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+}
+
+static void test_aliasing(void) {
+  /* K = 1024: a's rows are 4 KiB apart -> copied with a padded stride */
+  vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){100, 1024}, false);
+  vz_tensor *b = random_tensor(VZ_F32, 2, (int64_t[]){96, 1024}, false);
+  check("[100,1024] x [96,1024]^T", a, b, false, true, "onednn_sgemm_padded");
+  /* K = 2048, batched a collapsed into one GEMM, b transposed */
+  vz_tensor *a3 = random_tensor(VZ_F32, 3, (int64_t[]){2, 40, 2048}, false);
+  vz_tensor *b3 = random_tensor(VZ_F32, 2, (int64_t[]){70, 2048}, false);
+  check("[2,40,2048] x [70,2048]^T", a3, b3, false, true, "onednn_sgemm_padded");
+  /* only b aliased: N = 1024 rows of [K, N] */
+  vz_tensor *a2 = random_tensor(VZ_F32, 2, (int64_t[]){9, 100}, false);
+  vz_tensor *b2 = random_tensor(VZ_F32, 2, (int64_t[]){100, 1024}, false);
+  check("[9,100] x [100,1024]", a2, b2, false, false, "onednn_sgemm_padded");
+  /* small: not worth a copy */
+  vz_tensor *a1 = random_tensor(VZ_F32, 2, (int64_t[]){3, 1024}, false);
+  vz_tensor *b1 = random_tensor(VZ_F32, 2, (int64_t[]){5, 1024}, false);
+  check("[3,1024] x [5,1024]^T", a1, b1, false, true, "onednn_sgemm");
+  vz_tensor *t[] = {a, b, a3, b3, a2, b2, a1, b1};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+}
+
+/* Max |got - want| / rms(want) and ||got - want|| / ||want||. */
+static void error_vs(const float *got, const float *want, int64_t n, double *max_rel,
+                     double *norm_rel) {
+  double err2 = 0, ref2 = 0, maxerr = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double e = fabs((double)got[i] - want[i]);
+    err2 += e * e;
+    ref2 += (double)want[i] * want[i];
+    if (e > maxerr)
+      maxerr = e;
+  }
+  *max_rel = maxerr / sqrt(ref2 / (double)n);
+  *norm_rel = sqrt(err2 / ref2);
+}
+
+static void test_bf16(void) {
+  int64_t m = 33, n = 65, k = 1408;
+  /* the same N(0,1) data as f32 and as a bf16 weight [N, K] */
+  float *av = malloc((size_t)(m * k) * sizeof *av), *bv = malloc((size_t)(n * k) * sizeof *bv);
+  for (int64_t i = 0; i < m * k; i++)
+    av[i] = test_normal();
+  for (int64_t i = 0; i < n * k; i++)
+    bv[i] = test_normal();
+  int64_t as[2] = {m, k}, bs[2] = {n, k};
+  vz_tensor *a = make(VZ_F32, 2, as, av), *b32 = make(VZ_F32, 2, bs, bv);
+  vz_tensor *b16 = make(VZ_BF16, 2, bs, bv), *abf = make(VZ_BF16, 2, as, av);
+  vz_tensor *ah = make(VZ_F16, 2, as, av);
+  const char *bf16_kernel = NULL; /* either bf16 strategy is correct */
+  check("f32 x bf16^T", a, b16, false, true, bf16_kernel);
+  check("bf16 x f32^T", abf, b32, false, true, bf16_kernel);
+  check("bf16 x bf16^T", abf, b16, false, true, bf16_kernel);
+  check("f16 x bf16^T", ah, b16, false, true, bf16_kernel);
+  if (on_cpu) {
+    vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b16}, .n_outputs = 1};
+    call.attrs.matmul.trans_b = true;
+    const char *name = vz_cpu_matmul_kernel_name(&call);
+    CHECK(name &&
+          (strcmp(name, "bf16_widen_sgemm") == 0 || strcmp(name, "onednn_bf16_matmul") == 0));
+  }
+  /* accuracy of bf16 against the f32 product on N(0,1) data, K = 1408:
+   * operands rounded to 8 significant bits give errors of about
+   * 2^-9 / sqrt(3) * sqrt(2) = 0.16% of the outputs' size */
+  vz_tensor *o16 = NULL, *o32 = NULL;
+  CHECK_OK(vz_matmul(a, b16, false, true, &o16));
+  CHECK_OK(vz_matmul(a, b32, false, true, &o32));
+  if (o16 && o32) {
+    float *g16 = test_read_f32(o16), *g32 = test_read_f32(o32);
+    double max_rel, norm_rel;
+    error_vs(g16, g32, m * n, &max_rel, &norm_rel);
+    printf("bf16 vs f32 on N(0,1), K=%lld: max error / rms %.2e, normwise %.2e\n", (long long)k,
+           max_rel, norm_rel);
+    CHECK(max_rel <= 1e-2);
+    CHECK(norm_rel <= 4e-3);
+    free(g16);
+    free(g32);
+  }
+  /* a bf16 weight used untransposed, strided and batched */
+  vz_tensor *w = random_tensor(VZ_BF16, 2, (int64_t[]){257, 300}, false), *ws = NULL;
+  vz_tensor *x = random_tensor(VZ_F32, 3, (int64_t[]){2, 5, 257}, false);
+  check("[2,5,257] x bf16 [257,300]", x, w, false, false, NULL);
+  CHECK_OK(vz_slice(w, 1, 1, 300, 3, &ws)); /* no unit stride */
+  check("[2,5,257] x stepped bf16", x, ws, false, false, NULL);
+  vz_tensor *wb = random_tensor(VZ_BF16, 3, (int64_t[]){2, 257, 300}, false);
+  check("[2,5,257] x bf16 [2,257,300]", x, wb, false, false, NULL);
+  vz_tensor *t[] = {a, b32, b16, abf, ah, o16, o32, w, ws, x, wb};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+  free(av);
+  free(bv);
+}
+
+/* Small integers times eighths: every product and sum is exact in f32, so
+ * a widened 16-bit weight must give exactly the integer-valued result. */
+static void test_exact_widening(vz_dtype dtype, const char *kernel) {
+  int64_t m = 19, n = 130, k = 257;
+  float *av = malloc((size_t)(m * k) * sizeof *av), *bv = malloc((size_t)(n * k) * sizeof *bv);
+  for (int64_t i = 0; i < m * k; i++)
+    av[i] = (float)((int)(test_next() % 9) - 4);
+  for (int64_t i = 0; i < n * k; i++)
+    bv[i] = (float)((int)(test_next() % 129) - 64) / 8.0f;
+  vz_tensor *a = make(VZ_F32, 2, (int64_t[]){m, k}, av);
+  vz_tensor *b = make(dtype, 2, (int64_t[]){n, k}, bv);
+  float *want = malloc((size_t)(m * n) * sizeof *want);
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      double s = 0;
+      for (int64_t l = 0; l < k; l++)
+        s += (double)av[i * k + l] * bv[j * k + l];
+      want[i * n + j] = (float)s;
+    }
+  vz_tensor *out = NULL;
+  CHECK_OK(vz_matmul(a, b, false, true, &out));
+  float *got = out ? test_read_f32(out) : NULL;
+  char what[64];
+  snprintf(what, sizeof what, "exact %s widening", vz_dtype_name(dtype));
+  test_close(what, got, want, m * n, 0.0f, 0.0f);
+  check_kernel(what, a, b, false, true, kernel);
+  /* and the f16 weight at f32 accuracy on random data */
+  free(got);
+  free(want);
+  free(av);
+  free(bv);
+  vz_tensor_free(a);
+  vz_tensor_free(b);
+  vz_tensor_free(out);
+}
+
+static void test_f16(void) {
+  test_exact_widening(VZ_F16, "f16_widen_sgemm");
+  test_exact_widening(VZ_BF16, NULL);
+  vz_tensor *a = random_tensor(VZ_F32, 3, (int64_t[]){2, 33, 1031}, false);
+  vz_tensor *w = random_tensor(VZ_F16, 2, (int64_t[]){257, 1031}, false);
+  check("f32 x f16 [257,1031]^T", a, w, false, true, "f16_widen_sgemm");
+  /* more rows than the tiled path takes: b converted in shared panels */
+  vz_tensor *big = random_tensor(VZ_F32, 2, (int64_t[]){700, 64}, false);
+  vz_tensor *wk = random_tensor(VZ_F16, 2, (int64_t[]){64, 1100}, false);
+  check("[700,64] x f16 [64,1100]", big, wk, false, false, "f16_widen_sgemm");
+  vz_tensor *wn = random_tensor(VZ_BF16, 2, (int64_t[]){1100, 64}, false);
+  check("[700,64] x bf16 [1100,64]^T", big, wn, false, true, NULL);
+  vz_tensor *a1k = random_tensor(VZ_F32, 2, (int64_t[]){600, 1024}, false);
+  vz_tensor *w1k = random_tensor(VZ_F32, 2, (int64_t[]){40, 1024}, false);
+  check("[600,1024] x [40,1024]^T", a1k, w1k, false, true, "onednn_sgemm_padded");
+  vz_tensor *bk = random_tensor(VZ_F32, 2, (int64_t[]){64, 1024}, false);
+  check("[700,64] x [64,1024]", big, bk, false, false, "onednn_sgemm_padded");
+  vz_tensor *t[] = {big, wk, wn, a1k, w1k, bk};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+  vz_tensor *ah = random_tensor(VZ_F16, 2, (int64_t[]){33, 64}, false);
+  vz_tensor *b = random_tensor(VZ_F32, 2, (int64_t[]){64, 40}, false);
+  check("f16 x f32", ah, b, false, false, "f16_widen_sgemm");
+  check("f16 x f16^T", ah, ah, false, true, "f16_widen_sgemm");
+  vz_tensor_free(a);
+  vz_tensor_free(w);
+  vz_tensor_free(ah);
+  vz_tensor_free(b);
+}
+
+static void test_output_reuse(void) {
+  vz_tensor *a = random_tensor(VZ_F32, 3, (int64_t[]){2, 9, 30}, false);
+  vz_tensor *b = random_tensor(VZ_F32, 2, (int64_t[]){30, 12}, false);
+  float *nan = malloc(2 * 9 * 12 * sizeof *nan);
+  for (int i = 0; i < 2 * 9 * 12; i++)
+    nan[i] = NAN;
+  vz_tensor *out = test_tensor(be, 3, (int64_t[]){2, 9, 12}, nan), *given = out;
+  CHECK_OK(vz_matmul(a, b, false, false, &out));
+  CHECK(out == given);
+  float *got = test_read_f32(out);
+  ref_result r = reference(a, b, false, false, false);
+  within("output reuse", got, &r, 1e-5);
+  ref_free(&r);
+  free(got);
+  vz_tensor *wrong = test_tensor(be, 3, (int64_t[]){2, 12, 9}, nan);
+  CHECK_FAILS(vz_matmul(a, b, false, false, &wrong), VZ_ERR_SHAPE);
+  free(nan);
+  vz_tensor_free(out);
+  vz_tensor_free(wrong);
+  /* K = 0: empty sums give zeros */
+  vz_tensor *a0 = NULL, *b0 = NULL, *o0 = NULL;
+  CHECK_OK(vz_tensor_new(be, VZ_F32, 2, (int64_t[]){4, 0}, &a0));
+  CHECK_OK(vz_tensor_new(be, VZ_F32, 2, (int64_t[]){0, 3}, &b0));
+  CHECK_OK(vz_matmul(a0, b0, false, false, &o0));
+  if (o0) {
+    float *z = test_read_f32(o0);
+    for (int i = 0; i < 12; i++)
+      CHECK(z[i] == 0.0f);
+    free(z);
+  }
+  vz_tensor_free(a0);
+  vz_tensor_free(b0);
+  vz_tensor_free(o0);
+  vz_tensor_free(a);
+  vz_tensor_free(b);
+}
+
+static void test_errors(void) {
+  vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){4, 5}, false);
+  vz_tensor *b = random_tensor(VZ_F32, 2, (int64_t[]){6, 3}, false);
+  vz_tensor *out = NULL;
+  CHECK_FAILS(vz_matmul(a, b, false, false, &out), VZ_ERR_SHAPE); /* K 5 vs 6 */
+  CHECK_FAILS(vz_matmul(a, b, true, true, &out), VZ_ERR_SHAPE);   /* K 4 vs 3 */
+  int32_t ints[20] = {0};
+  vz_tensor *ai = test_tensor_of(be, VZ_I32, 2, (int64_t[]){4, 5}, ints);
+  vz_tensor *b5 = random_tensor(VZ_F32, 2, (int64_t[]){5, 3}, false);
+  CHECK_FAILS(vz_matmul(ai, b5, false, false, &out), VZ_ERR_DTYPE);
+  CHECK_FAILS(vz_matmul(b5, ai, true, true, &out), VZ_ERR_DTYPE);
+  vz_tensor *v = random_tensor(VZ_F32, 1, (int64_t[]){5}, false);
+  CHECK_FAILS(vz_matmul(a, v, false, false, &out), VZ_ERR_SHAPE);
+  vz_tensor *a3 = random_tensor(VZ_F32, 3, (int64_t[]){2, 4, 5}, false);
+  vz_tensor *b3 = random_tensor(VZ_F32, 3, (int64_t[]){3, 5, 3}, false);
+  CHECK_FAILS(vz_matmul(a3, b3, false, false, &out), VZ_ERR_SHAPE); /* batch 2 vs 3 */
+  CHECK(out == NULL);
+  vz_tensor *t[] = {a, b, ai, b5, v, a3, b3};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+}
+
+int main(void) {
+  be = test_backend();
+  on_cpu = strcmp(vz_backend_name(be), "cpu") == 0;
+  test_seed(11);
+  test_sizes_and_transposes();
+  test_batches();
+  test_views();
+  test_aliasing();
+  test_bf16();
+  test_f16();
+  test_output_reuse();
+  test_errors();
+  vz_backend_free(be);
+  return test_finish("op_matmul");
+}
