@@ -2,7 +2,7 @@
  * OpenBLAS on the ViT-g layer shapes, interleaved round-robin in one
  * process so that all variants see the same machine state. Prints one JSON
  * line per shape. */
-#define _POSIX_C_SOURCE 200809L /* setenv, clock_gettime, nanosleep */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
 #include <dnnl.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -18,6 +18,7 @@
 #endif
 
 #include "backends/cpu/cpu_matmul.h"
+#include "bench/bench_util.h"
 #include "vlzoo/vlzoo.h"
 
 enum { VARIANTS = 4, MAX_RETRIES = 8 };
@@ -44,12 +45,6 @@ static void usage(FILE *to) {
               "up to 8 times; rejected_samples counts those.\n");
 }
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
 static double cpu_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -62,39 +57,13 @@ static void pause_ms(long ms) {
   }
 }
 
-static int compare_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, compare_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static float normal(void) {
   double u[2];
-  for (int i = 0; i < 2; i++) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    u[i] = ((rng >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-  }
+  for (int i = 0; i < 2; i++)
+    u[i] = ((bench_xorshift(&rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
   return (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
-}
-
-static bool parse_count(const char *s, long *out) {
-  if (!s)
-    return false;
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (!*s || *end || errno || v < 1 || v > (1L << 20))
-    return false;
-  *out = v;
-  return true;
 }
 
 /* oneDNN's f32 matmul primitive for one shape, made once. */
@@ -210,7 +179,7 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
       for (int attempt = 0;; attempt++) {
         if (v == V_OPENBLAS)
           pause_ms(5); /* OpenMP's threads stop spinning */
-        double t0 = now_ms(), c0 = cpu_ms();
+        double t0 = bench_now_ms(), c0 = cpu_ms();
         bool ok = true;
         switch (v) {
         case V_F32: ok = vz_matmul(ta, tw, false, true, &out32) == VZ_OK; break;
@@ -223,7 +192,7 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
 #endif
           break;
         }
-        times[v][r] = now_ms() - t0;
+        times[v][r] = bench_now_ms() - t0;
         double used = cpu_ms() - c0;
         if (!ok) {
           fprintf(stderr, "bench_gemm: %s failed: %s\n", variant_names[v], vz_last_error());
@@ -240,7 +209,7 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
   }
   double flop = 2.0 * (double)m * (double)n * (double)k, gf[VARIANTS];
   for (int v = 0; v < VARIANTS; v++)
-    gf[v] = flop / (median(times[v], rounds) * 1e6);
+    gf[v] = flop / (bench_median(times[v], rounds) * 1e6);
 
   /* bf16 against f32 on the same N(0,1) data */
   float *r32 = malloc(nc * sizeof *r32), *r16 = malloc(nc * sizeof *r16);
@@ -321,7 +290,7 @@ int main(int argc, char **argv) {
                    : strcmp(opt, "--rounds") == 0  ? &rounds
                    : strcmp(opt, "--threads") == 0 ? &threads
                                                    : NULL;
-    if (!target || !parse_count(i + 1 < argc ? argv[i + 1] : NULL, target)) {
+    if (!target || !bench_parse_count(i + 1 < argc ? argv[i + 1] : NULL, 1, 1L << 20, target)) {
       fprintf(stderr, "bench_gemm: bad option '%s'\n", opt);
       usage(stderr);
       return 2;
@@ -333,9 +302,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (threads > 0) {
-    char text[24];
-    snprintf(text, sizeof text, "%ld", threads);
-    setenv("VLZOO_THREADS", text, 1);
+    bench_export_threads(threads);
   } else {
     const char *env = getenv("VLZOO_THREADS");
     threads = env && *env ? strtol(env, NULL, 10) : 0;

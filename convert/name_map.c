@@ -353,40 +353,28 @@ static const rule *rules_for(vz_naming naming, size_t *n) {
 #define STAGE2(n)                                                                                  \
   { n, 39, 12, 2, VZ_PARTS_STAGE2, VZ_PART_QFORMER_TEXT | VZ_PART_HEADS | VZ_PART_LM_HEAD, true }
 
-static const vz_map_model models[] = {
-    STAGE1("blip2_stage1_vit_g"),
-    STAGE1("blip2_stage1_evaluator"),
-    STAGE1("blip2_stage1_classification"),
-    STAGE1("blip2_stage1_pretrained"),
-    STAGE2("blip2_stage2_vit_g_llama_7b"),
-    STAGE2("blip2_stage2_vit_g_baichuan_7b"),
-    STAGE2("itt_blip2_stage2_vit_g_llama_7b"),
-    STAGE2("itt_blip2_stage2_vit_g_baichuan_7b"),
-    STAGE2("blip2_opt_2.7b"),
-    STAGE2("blip2_flan_t5_xl"),
-    STAGE2("mblip_mt0_xl"),
-    STAGE2("mblip_bloomz_7b"),
-    STAGE2("vl_llama_7b"),
-    STAGE2("vl_vicuna_7b"),
-};
+/* Every model once, as X(STAGE1 or STAGE2, name): the table below and the
+ * NULL-ended name list vz_map_model_names returns. */
+#define MODELS(X)                                                                                  \
+  X(STAGE1, "blip2_stage1_vit_g")                                                                  \
+  X(STAGE1, "blip2_stage1_evaluator")                                                              \
+  X(STAGE1, "blip2_stage1_classification")                                                         \
+  X(STAGE1, "blip2_stage1_pretrained")                                                             \
+  X(STAGE2, "blip2_stage2_vit_g_llama_7b")                                                         \
+  X(STAGE2, "blip2_stage2_vit_g_baichuan_7b")                                                      \
+  X(STAGE2, "itt_blip2_stage2_vit_g_llama_7b")                                                     \
+  X(STAGE2, "itt_blip2_stage2_vit_g_baichuan_7b")                                                  \
+  X(STAGE2, "blip2_opt_2.7b")                                                                      \
+  X(STAGE2, "blip2_flan_t5_xl")                                                                    \
+  X(STAGE2, "mblip_mt0_xl")                                                                        \
+  X(STAGE2, "mblip_bloomz_7b")                                                                     \
+  X(STAGE2, "vl_llama_7b")                                                                         \
+  X(STAGE2, "vl_vicuna_7b")
 
-static const char *const model_names[] = {
-    "blip2_stage1_vit_g",
-    "blip2_stage1_evaluator",
-    "blip2_stage1_classification",
-    "blip2_stage1_pretrained",
-    "blip2_stage2_vit_g_llama_7b",
-    "blip2_stage2_vit_g_baichuan_7b",
-    "itt_blip2_stage2_vit_g_llama_7b",
-    "itt_blip2_stage2_vit_g_baichuan_7b",
-    "blip2_opt_2.7b",
-    "blip2_flan_t5_xl",
-    "mblip_mt0_xl",
-    "mblip_bloomz_7b",
-    "vl_llama_7b",
-    "vl_vicuna_7b",
-    NULL,
-};
+#define MODEL_ROW(stage, n) stage(n),
+#define MODEL_NAME(stage, n) n,
+static const vz_map_model models[] = {MODELS(MODEL_ROW)};
+static const char *const model_names[] = {MODELS(MODEL_NAME) NULL};
 
 const vz_map_model *vz_map_model_find(const char *name) {
   if (!name)

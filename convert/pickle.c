@@ -300,14 +300,26 @@ static vz_status top(parser *ps, vz_pk_obj **out) {
   return VZ_OK;
 }
 
+/* Pops the top value into *a, then the next one into *b. */
+static vz_status pop2(parser *ps, vz_pk_obj **a, vz_pk_obj **b) {
+  vz_status st = pop(ps, a);
+  return st ? st : pop(ps, b);
+}
+
+/* Pops the top value into *value and points *below at the one under it,
+ * which stays on the stack. */
+static vz_status pop_onto(parser *ps, vz_pk_obj **value, vz_pk_obj **below) {
+  vz_status st = pop(ps, value);
+  return st ? st : top(ps, below);
+}
+
 /* Closes the innermost mark: *first is the index of the first value above
- * it and *count their number; the caller drops them with ps->sp = *first. */
-static vz_status pop_mark(parser *ps, size_t *first, size_t *count) {
+ * it; the caller drops them with ps->sp = *first. */
+static vz_status pop_mark(parser *ps, size_t *first) {
   if (ps->n_marks == 0) {
     return fail(ps, "no MARK to pop");
   }
   *first = ps->marks[--ps->n_marks];
-  *count = ps->sp - *first;
   return VZ_OK;
 }
 
@@ -382,6 +394,15 @@ static bool equals(const char *s, size_t n, const char *lit) {
   return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
+/* The refusal of a call to module.name that is not on the allow list. */
+static vz_status refuse_global(const char *module, size_t mlen, const char *name, size_t nlen) {
+  char qm[160], qn[160];
+  return vz_fail(VZ_ERR_FORMAT,
+                 "refusing to load: the pickle calls %s.%s; only tensors, containers and "
+                 "scalars are allowed",
+                 quote(module, mlen, qm, sizeof qm), quote(name, nlen, qn, sizeof qn));
+}
+
 /* Turns module.name into an allowed global, or refuses it. */
 static vz_status resolve_global(parser *ps, const char *module, size_t mlen, const char *name,
                                 size_t nlen, vz_pk_obj **out) {
@@ -434,11 +455,7 @@ static vz_status resolve_global(parser *ps, const char *module, size_t mlen, con
     }
   }
   if (!found) {
-    char qm[160], qn[160];
-    return vz_fail(VZ_ERR_FORMAT,
-                   "refusing to load: the pickle calls %s.%s; only tensors, containers and "
-                   "scalars are allowed",
-                   quote(module, mlen, qm, sizeof qm), quote(name, nlen, qn, sizeof qn));
+    return refuse_global(module, mlen, name, nlen);
   }
   vz_pk_obj *o = NULL;
   vz_status st = new_obj(ps, VZ_PK_GLOBAL, &o);
@@ -465,6 +482,13 @@ static vz_status read_line(parser *ps, const char **s, size_t *n) {
   *n = (size_t)(nl - start);
   ps->pos += *n + 1;
   return VZ_OK;
+}
+
+/* Reads the module and name lines of a GLOBAL or INST opcode. */
+static vz_status read_module_name(parser *ps, const char **module, size_t *mlen, const char **name,
+                                  size_t *nlen) {
+  vz_status st = read_line(ps, module, mlen);
+  return st ? st : read_line(ps, name, nlen);
 }
 
 /* ---- Opcodes ---- */
@@ -678,10 +702,7 @@ static vz_status rebuild_tensor(parser *ps, const vz_pk_obj *fn, const vz_pk_obj
 
 static vz_status op_reduce(parser *ps, bool newobj) {
   vz_pk_obj *args = NULL, *fn = NULL;
-  vz_status st = pop(ps, &args);
-  if (st == VZ_OK) {
-    st = pop(ps, &fn);
-  }
+  vz_status st = pop2(ps, &args, &fn);
   if (st) {
     return st;
   }
@@ -729,21 +750,15 @@ static vz_status op_reduce(parser *ps, bool newobj) {
   return push(ps, result);
 }
 
-/* TUPLE, LIST and DICT: the values above the innermost mark. */
-static vz_status op_collect(parser *ps, vz_pk_type type) {
-  size_t first = 0, count = 0;
-  vz_status st = pop_mark(ps, &first, &count);
-  if (st) {
-    return st;
-  }
-  vz_pk_obj *o = NULL;
-  st = new_obj(ps, type, &o);
-  if (st) {
-    return st;
-  }
-  if (type == VZ_PK_DICT) {
+/* Puts the values stack[first .. sp) into `o`: key/value pairs into a
+ * dict (`opname` names the opcode when their number is odd), items into a
+ * tuple or list. */
+static vz_status put_values(parser *ps, vz_pk_obj *o, size_t first, const char *opname) {
+  size_t count = ps->sp - first;
+  vz_status st = VZ_OK;
+  if (o->type == VZ_PK_DICT) {
     if (count % 2) {
-      return fail(ps, "DICT with an odd number of values");
+      return fail(ps, "%s with an odd number of values", opname);
     }
     for (size_t i = 0; i < count && st == VZ_OK; i += 2) {
       st = dict_set(ps, o, ps->stack[first + i], ps->stack[first + i + 1]);
@@ -753,57 +768,55 @@ static vz_status op_collect(parser *ps, vz_pk_type type) {
       st = seq_append(ps, o, ps->stack[first + i]);
     }
   }
+  return st;
+}
+
+/* Replaces the values stack[first .. sp) with a new container of them. */
+static vz_status replace_with_container(parser *ps, vz_pk_type type, size_t first,
+                                        const char *opname) {
+  vz_pk_obj *o = NULL;
+  vz_status st = new_obj(ps, type, &o);
+  if (st == VZ_OK) {
+    st = put_values(ps, o, first, opname);
+  }
   if (st) {
     return st;
   }
   ps->sp = first;
   return push(ps, o);
+}
+
+/* TUPLE, LIST and DICT: the values above the innermost mark. */
+static vz_status op_collect(parser *ps, vz_pk_type type) {
+  size_t first = 0;
+  vz_status st = pop_mark(ps, &first);
+  return st ? st : replace_with_container(ps, type, first, "DICT");
 }
 
 static vz_status op_small_tuple(parser *ps, size_t n) {
   if (available(ps) < n) {
     return fail(ps, "stack underflow");
   }
-  vz_pk_obj *o = NULL;
-  vz_status st = new_obj(ps, VZ_PK_TUPLE, &o);
-  size_t first = ps->sp - n;
-  for (size_t i = 0; i < n && st == VZ_OK; i++) {
-    st = seq_append(ps, o, ps->stack[first + i]);
-  }
-  if (st) {
-    return st;
-  }
-  ps->sp = first;
-  return push(ps, o);
+  return replace_with_container(ps, VZ_PK_TUPLE, ps->sp - n, NULL);
 }
 
 /* APPENDS and SETITEMS: the values above the mark go into the container
  * just below it. */
 static vz_status op_fill(parser *ps, bool dict) {
-  size_t first = 0, count = 0;
-  vz_status st = pop_mark(ps, &first, &count);
+  size_t first = 0;
+  vz_status st = pop_mark(ps, &first);
   if (st) {
     return st;
   }
+  const char *opname = dict ? "SETITEMS" : "APPENDS";
   if (first == mark_base(ps)) {
-    return fail(ps, "%s with nothing to fill", dict ? "SETITEMS" : "APPENDS");
+    return fail(ps, "%s with nothing to fill", opname);
   }
   vz_pk_obj *target = ps->stack[first - 1];
   if (target->type != (dict ? VZ_PK_DICT : VZ_PK_LIST)) {
-    return fail(ps, "%s on a %s", dict ? "SETITEMS" : "APPENDS", vz_pk_type_name(target->type));
+    return fail(ps, "%s on a %s", opname, vz_pk_type_name(target->type));
   }
-  if (dict) {
-    if (count % 2) {
-      return fail(ps, "SETITEMS with an odd number of values");
-    }
-    for (size_t i = 0; i < count && st == VZ_OK; i += 2) {
-      st = dict_set(ps, target, ps->stack[first + i], ps->stack[first + i + 1]);
-    }
-  } else {
-    for (size_t i = 0; i < count && st == VZ_OK; i++) {
-      st = seq_append(ps, target, ps->stack[first + i]);
-    }
-  }
+  st = put_values(ps, target, first, opname);
   ps->sp = first;
   return st;
 }
@@ -812,10 +825,7 @@ static vz_status op_setitem(parser *ps) {
   vz_pk_obj *key = NULL, *value = NULL, *dict = NULL;
   vz_status st = pop(ps, &value);
   if (st == VZ_OK) {
-    st = pop(ps, &key);
-  }
-  if (st == VZ_OK) {
-    st = top(ps, &dict);
+    st = pop_onto(ps, &key, &dict);
   }
   if (st) {
     return st;
@@ -828,10 +838,7 @@ static vz_status op_setitem(parser *ps) {
 
 static vz_status op_append(parser *ps) {
   vz_pk_obj *value = NULL, *list = NULL;
-  vz_status st = pop(ps, &value);
-  if (st == VZ_OK) {
-    st = top(ps, &list);
-  }
+  vz_status st = pop_onto(ps, &value, &list);
   if (st) {
     return st;
   }
@@ -843,10 +850,7 @@ static vz_status op_append(parser *ps) {
 
 static vz_status op_build(parser *ps) {
   vz_pk_obj *state = NULL, *obj = NULL;
-  vz_status st = pop(ps, &state);
-  if (st == VZ_OK) {
-    st = top(ps, &obj);
-  }
+  vz_status st = pop_onto(ps, &state, &obj);
   if (st) {
     return st;
   }
@@ -863,10 +867,7 @@ static vz_status op_global(parser *ps, bool stack_form) {
   vz_status st;
   if (stack_form) {
     vz_pk_obj *module = NULL, *name = NULL;
-    st = pop(ps, &name);
-    if (st == VZ_OK) {
-      st = pop(ps, &module);
-    }
+    st = pop2(ps, &name, &module);
     if (st) {
       return st;
     }
@@ -879,10 +880,7 @@ static vz_status op_global(parser *ps, bool stack_form) {
   } else {
     const char *module = NULL, *name = NULL;
     size_t mlen = 0, nlen = 0;
-    st = read_line(ps, &module, &mlen);
-    if (st == VZ_OK) {
-      st = read_line(ps, &name, &nlen);
-    }
+    st = read_module_name(ps, &module, &mlen, &name, &nlen);
     if (st == VZ_OK) {
       st = resolve_global(ps, module, mlen, name, nlen, &g);
     }
@@ -897,18 +895,8 @@ static vz_status op_global(parser *ps, bool stack_form) {
 static vz_status op_inst(parser *ps) {
   const char *module = NULL, *name = NULL;
   size_t mlen = 0, nlen = 0;
-  vz_status st = read_line(ps, &module, &mlen);
-  if (st == VZ_OK) {
-    st = read_line(ps, &name, &nlen);
-  }
-  if (st) {
-    return st;
-  }
-  char qm[160], qn[160];
-  return vz_fail(VZ_ERR_FORMAT,
-                 "refusing to load: the pickle calls %s.%s; only tensors, containers and "
-                 "scalars are allowed",
-                 quote(module, mlen, qm, sizeof qm), quote(name, nlen, qn, sizeof qn));
+  vz_status st = read_module_name(ps, &module, &mlen, &name, &nlen);
+  return st ? st : refuse_global(module, mlen, name, nlen);
 }
 
 static vz_status step(parser *ps, bool *done) {
@@ -956,8 +944,8 @@ static vz_status step(parser *ps, bool *done) {
     }
     return fail(ps, "stack underflow");
   case '1': { /* POP_MARK */
-    size_t first = 0, count = 0;
-    st = pop_mark(ps, &first, &count);
+    size_t first = 0;
+    st = pop_mark(ps, &first);
     if (st == VZ_OK) {
       ps->sp = first;
     }

@@ -30,16 +30,26 @@ vz_status vz_source_list_push(vz_source_list *list, const vz_source_tensor *t) {
   return VZ_OK;
 }
 
-vz_status vz_source_tensor_size(vz_source_tensor *t) {
-  const char *name = tensor_name(t);
-  size_t elsize = vz_dtype_size(t->info.dtype);
-  if (elsize == 0) {
-    return vz_fail(VZ_ERR_FORMAT, "tensor '%s': invalid dtype %d", name, (int)t->info.dtype);
+/* A known dtype and a supported number of dimensions. */
+static vz_status check_dtype_and_rank(const vz_source_tensor *t) {
+  if (vz_dtype_size(t->info.dtype) == 0) {
+    return vz_fail(VZ_ERR_FORMAT, "tensor '%s': invalid dtype %d", tensor_name(t),
+                   (int)t->info.dtype);
   }
   if (t->info.ndim < 0 || t->info.ndim > VZ_WEIGHT_MAX_DIMS) {
-    return vz_fail(VZ_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d are supported)", name,
-                   t->info.ndim, VZ_WEIGHT_MAX_DIMS);
+    return vz_fail(VZ_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d are supported)",
+                   tensor_name(t), t->info.ndim, VZ_WEIGHT_MAX_DIMS);
   }
+  return VZ_OK;
+}
+
+vz_status vz_source_tensor_size(vz_source_tensor *t) {
+  vz_status st = check_dtype_and_rank(t);
+  if (st) {
+    return st;
+  }
+  const char *name = tensor_name(t);
+  size_t elsize = vz_dtype_size(t->info.dtype);
   /* The product is formed in uint64 and kept below INT64_MAX, so shapes
    * stay representable as int64 elements everywhere downstream; a zero
    * dimension makes the tensor empty but the other dimensions are still
@@ -73,15 +83,12 @@ vz_status vz_source_tensor_size(vz_source_tensor *t) {
 }
 
 vz_status vz_source_tensor_check_bounds(const vz_source_tensor *t) {
+  vz_status st = check_dtype_and_rank(t);
+  if (st) {
+    return st;
+  }
   const char *name = tensor_name(t);
   size_t elsize = vz_dtype_size(t->info.dtype);
-  if (elsize == 0) {
-    return vz_fail(VZ_ERR_FORMAT, "tensor '%s': invalid dtype %d", name, (int)t->info.dtype);
-  }
-  if (t->info.ndim < 0 || t->info.ndim > VZ_WEIGHT_MAX_DIMS) {
-    return vz_fail(VZ_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d are supported)", name,
-                   t->info.ndim, VZ_WEIGHT_MAX_DIMS);
-  }
   for (int d = 0; d < t->info.ndim; d++) {
     if (t->info.shape[d] < 0) {
       return vz_fail(VZ_ERR_FORMAT, "tensor '%s': negative dimension at axis %d", name, d);

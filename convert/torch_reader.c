@@ -428,12 +428,7 @@ vz_status vz_read_torch_zip(const vz_mapped_file *f, vz_source_list *out) {
     }
   }
   if (st == VZ_OK) {
-    reader r;
-    memset(&r, 0, sizeof r);
-    r.out = out;
-    r.big_endian = big_endian;
-    r.resolve = zip_resolve;
-    r.ctx = z;
+    reader r = {.out = out, .big_endian = big_endian, .resolve = zip_resolve, .ctx = z};
     st = collect(&r, p);
   }
   vz_pickle_free(p);
@@ -670,12 +665,7 @@ vz_status vz_read_torch_legacy(const vz_mapped_file *f, vz_source_list *out) {
     st = legacy_data(vz_pickle_root(keys), &c, b, size, pos);
   }
   if (st == VZ_OK) {
-    reader r;
-    memset(&r, 0, sizeof r);
-    r.out = out;
-    r.legacy = true;
-    r.resolve = legacy_resolve;
-    r.ctx = &c;
+    reader r = {.out = out, .legacy = true, .resolve = legacy_resolve, .ctx = &c};
     st = collect(&r, obj);
   }
   free(c.items);

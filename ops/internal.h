@@ -106,6 +106,22 @@ void vz_broadcast_strides(const vz_tensor *t, int nto, const int64_t *to, int64_
 /* "[2, 3, 4]" into buf; returns buf. */
 const char *vz_shape_text(int ndim, const int64_t *shape, char *buf, size_t size);
 
+/* Checks the shape rules share. A required f32 input: fails with "<what>
+ * is required" or "<what> must be f32, not <dtype>". */
+vz_status vz_need_f32(const vz_tensor *t, const char *what);
+
+/* The f32 "input" of an op along its last axis: as vz_need_f32, and fails
+ * with "input needs at least one dimension" for a scalar. */
+vz_status vz_need_f32_rows(const vz_tensor *x);
+
+/* An axis of an ndim-dimensional input (negative counts from the end),
+ * resolved into *ax when ax is not NULL; fails with "axis A is out of range
+ * for N dimensions". */
+vz_status vz_need_axis(int axis, int ndim, int *ax);
+
+/* *out = t's shape with `dtype` (a result shaped like its input). */
+void vz_desc_like(const vz_tensor *t, vz_dtype dtype, vz_tensor_desc *out);
+
 /* The slopes BLOOM's ALiBi uses for num_heads heads, into slopes[0..n). */
 void vz_alibi_slopes(int num_heads, float *slopes);
 

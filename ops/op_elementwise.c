@@ -16,15 +16,10 @@ vz_status vz_infer_binary(const vz_op_call *call, vz_tensor_desc *outs) {
 
 vz_status vz_infer_unary(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *x = call->inputs[0];
-  if (!x)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input is required");
-  if (x->dtype != VZ_F32)
-    return vz_fail(VZ_ERR_DTYPE, "input must be f32, not %s", vz_dtype_name(x->dtype));
-  outs[0].dtype = x->dtype;
-  outs[0].ndim = x->ndim;
-  for (int i = 0; i < x->ndim; i++)
-    outs[0].shape[i] = x->shape[i];
-  return VZ_OK;
+  vz_status st = vz_need_f32(x, "input");
+  if (st == VZ_OK)
+    vz_desc_like(x, VZ_F32, &outs[0]);
+  return st;
 }
 
 vz_status vz_infer_where(const vz_op_call *call, vz_tensor_desc *outs) {

@@ -3,13 +3,10 @@
 #include "ops/internal.h"
 
 static vz_status need_4d_f32(const vz_tensor *t, const char *what) {
-  if (!t)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "%s is required", what);
-  if (t->dtype != VZ_F32)
-    return vz_fail(VZ_ERR_DTYPE, "%s must be f32, not %s", what, vz_dtype_name(t->dtype));
-  if (t->ndim != 4)
-    return vz_fail(VZ_ERR_SHAPE, "%s must be 4-D, not %d-D", what, t->ndim);
-  return VZ_OK;
+  vz_status st = vz_need_f32(t, what);
+  if (st == VZ_OK && t->ndim != 4)
+    st = vz_fail(VZ_ERR_SHAPE, "%s must be 4-D, not %d-D", what, t->ndim);
+  return st;
 }
 
 vz_status vz_infer_conv2d(const vz_op_call *call, vz_tensor_desc *outs) {

@@ -29,10 +29,10 @@ vz_status vz_infer_index_select(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *x = call->inputs[0], *ids = call->inputs[1];
   if (!x || !ids)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input and ids are required");
-  int ax = vz_axis(call->attrs.axis.axis, x->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range for %d dimensions",
-                   call->attrs.axis.axis, x->ndim);
+  int ax;
+  vz_status st = vz_need_axis(call->attrs.axis.axis, x->ndim, &ax);
+  if (st != VZ_OK)
+    return st;
   if (!index_dtype(ids->dtype) || ids->ndim != 1)
     return vz_fail(VZ_ERR_DTYPE, "ids must be a 1-D i32 or i64 tensor");
   outs[0].dtype = x->dtype;
@@ -46,10 +46,10 @@ vz_status vz_infer_gather(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *x = call->inputs[0], *index = call->inputs[1];
   if (!x || !index)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input and index are required");
-  int ax = vz_axis(call->attrs.axis.axis, x->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range for %d dimensions",
-                   call->attrs.axis.axis, x->ndim);
+  int ax;
+  vz_status st = vz_need_axis(call->attrs.axis.axis, x->ndim, &ax);
+  if (st != VZ_OK)
+    return st;
   if (!index_dtype(index->dtype))
     return vz_fail(VZ_ERR_DTYPE, "index must be i32 or i64, not %s", vz_dtype_name(index->dtype));
   if (index->ndim != x->ndim)
@@ -58,10 +58,7 @@ vz_status vz_infer_gather(const vz_op_call *call, vz_tensor_desc *outs) {
     if (i != ax && index->shape[i] > x->shape[i])
       return vz_fail(VZ_ERR_SHAPE, "index dimension %d (%lld) exceeds the input's (%lld)", i,
                      (long long)index->shape[i], (long long)x->shape[i]);
-  outs[0].dtype = x->dtype;
-  outs[0].ndim = index->ndim;
-  for (int i = 0; i < index->ndim; i++)
-    outs[0].shape[i] = index->shape[i];
+  vz_desc_like(index, x->dtype, &outs[0]);
   return VZ_OK;
 }
 
@@ -69,14 +66,11 @@ vz_status vz_infer_concat(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *first = call->inputs[0];
   if (!first)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input 0 is required");
-  int ax = vz_axis(call->attrs.axis.axis, first->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range for %d dimensions",
-                   call->attrs.axis.axis, first->ndim);
-  outs[0].dtype = first->dtype;
-  outs[0].ndim = first->ndim;
-  for (int i = 0; i < first->ndim; i++)
-    outs[0].shape[i] = first->shape[i];
+  int ax;
+  vz_status st = vz_need_axis(call->attrs.axis.axis, first->ndim, &ax);
+  if (st != VZ_OK)
+    return st;
+  vz_desc_like(first, first->dtype, &outs[0]);
   outs[0].shape[ax] = 0;
   for (int k = 0; k < call->n_inputs; k++) {
     const vz_tensor *t = call->inputs[k];
@@ -98,10 +92,7 @@ vz_status vz_infer_copy(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *x = call->inputs[0];
   if (!x)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input is required");
-  outs[0].dtype = x->dtype;
-  outs[0].ndim = x->ndim;
-  for (int i = 0; i < x->ndim; i++)
-    outs[0].shape[i] = x->shape[i];
+  vz_desc_like(x, x->dtype, &outs[0]);
   return VZ_OK;
 }
 

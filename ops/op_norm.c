@@ -13,56 +13,40 @@ static vz_status check_param(const vz_tensor *p, const char *what, int64_t width
   return VZ_OK;
 }
 
-static vz_status check_input(const vz_op_call *call, vz_tensor_desc *outs) {
+/* LayerNorm (x, weight, bias) and RMSNorm (x, weight) over the last axis;
+ * n_params counts the optional parameters, vectors of that axis's width. */
+static vz_status infer_norm(const vz_op_call *call, vz_tensor_desc *outs, int n_params) {
+  static const char *const params[] = {"weight", "bias"};
   const vz_tensor *x = call->inputs[0];
-  if (!x)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input is required");
-  if (x->dtype != VZ_F32)
-    return vz_fail(VZ_ERR_DTYPE, "input must be f32, not %s", vz_dtype_name(x->dtype));
-  if (x->ndim < 1)
-    return vz_fail(VZ_ERR_SHAPE, "input needs at least one dimension");
+  vz_status st = vz_need_f32_rows(x);
+  if (st != VZ_OK)
+    return st;
   if (!(call->attrs.norm.eps >= 0.0f) || !isfinite(call->attrs.norm.eps))
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "eps must be a finite number >= 0");
-  outs[0].dtype = VZ_F32;
-  outs[0].ndim = x->ndim;
-  for (int i = 0; i < x->ndim; i++)
-    outs[0].shape[i] = x->shape[i];
-  return VZ_OK;
+  vz_desc_like(x, VZ_F32, &outs[0]);
+  for (int i = 1; st == VZ_OK && i <= n_params && i < call->n_inputs; i++)
+    st = check_param(call->inputs[i], params[i - 1], x->shape[x->ndim - 1]);
+  return st;
 }
 
 vz_status vz_infer_layer_norm(const vz_op_call *call, vz_tensor_desc *outs) {
-  vz_status st = check_input(call, outs);
-  int64_t width = outs[0].ndim ? outs[0].shape[outs[0].ndim - 1] : 0;
-  if (st == VZ_OK && call->n_inputs > 1)
-    st = check_param(call->inputs[1], "weight", width);
-  if (st == VZ_OK && call->n_inputs > 2)
-    st = check_param(call->inputs[2], "bias", width);
-  return st;
+  return infer_norm(call, outs, 2);
 }
 
 vz_status vz_infer_rms_norm(const vz_op_call *call, vz_tensor_desc *outs) {
-  vz_status st = check_input(call, outs);
-  int64_t width = outs[0].ndim ? outs[0].shape[outs[0].ndim - 1] : 0;
-  if (st == VZ_OK && call->n_inputs > 1)
-    st = check_param(call->inputs[1], "weight", width);
-  return st;
+  return infer_norm(call, outs, 1);
 }
 
 vz_status vz_infer_l2_normalize(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *x = call->inputs[0];
-  if (!x)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input is required");
-  if (x->dtype != VZ_F32)
-    return vz_fail(VZ_ERR_DTYPE, "input must be f32, not %s", vz_dtype_name(x->dtype));
-  if (vz_axis(call->attrs.l2.axis, x->ndim) < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range for %d dimensions",
-                   call->attrs.l2.axis, x->ndim);
+  vz_status st = vz_need_f32(x, "input");
+  if (st == VZ_OK)
+    st = vz_need_axis(call->attrs.l2.axis, x->ndim, NULL);
+  if (st != VZ_OK)
+    return st;
   if (!(call->attrs.l2.eps >= 0.0f))
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "eps must be >= 0");
-  outs[0].dtype = VZ_F32;
-  outs[0].ndim = x->ndim;
-  for (int i = 0; i < x->ndim; i++)
-    outs[0].shape[i] = x->shape[i];
+  vz_desc_like(x, VZ_F32, &outs[0]);
   return VZ_OK;
 }
 

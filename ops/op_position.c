@@ -58,10 +58,7 @@ vz_status vz_infer_rope(const vz_op_call *call, vz_tensor_desc *outs) {
                    (long long)x->shape[x->ndim - 1]);
   if (!(call->attrs.rope.theta > 0.0f))
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "theta must be positive");
-  outs[0].dtype = VZ_F32;
-  outs[0].ndim = x->ndim;
-  for (int i = 0; i < x->ndim; i++)
-    outs[0].shape[i] = x->shape[i];
+  vz_desc_like(x, VZ_F32, &outs[0]);
   return VZ_OK;
 }
 

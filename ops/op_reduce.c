@@ -2,21 +2,13 @@
  * top-k, cumsum. */
 #include "ops/internal.h"
 
-static vz_status need_f32(const vz_tensor *x, const char *what) {
-  if (!x)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "%s is required", what);
-  if (x->dtype != VZ_F32)
-    return vz_fail(VZ_ERR_DTYPE, "%s must be f32, not %s", what, vz_dtype_name(x->dtype));
-  return VZ_OK;
-}
-
 /* The input's shape with `axis` removed (or kept as 1). */
 static vz_status reduced_shape(const vz_tensor *x, int axis, bool keepdim, vz_dtype dtype,
                                vz_tensor_desc *out) {
-  int ax = vz_axis(axis, x->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range for %d dimensions", axis,
-                   x->ndim);
+  int ax;
+  vz_status st = vz_need_axis(axis, x->ndim, &ax);
+  if (st != VZ_OK)
+    return st;
   if (x->shape[ax] == 0)
     return vz_fail(VZ_ERR_SHAPE, "cannot reduce over an empty axis");
   out->dtype = dtype;
@@ -31,7 +23,7 @@ static vz_status reduced_shape(const vz_tensor *x, int axis, bool keepdim, vz_dt
 }
 
 vz_status vz_infer_reduce(const vz_op_call *call, vz_tensor_desc *outs) {
-  vz_status st = need_f32(call->inputs[0], "input");
+  vz_status st = vz_need_f32(call->inputs[0], "input");
   if (st != VZ_OK)
     return st;
   return reduced_shape(call->inputs[0], call->attrs.reduce.axis, call->attrs.reduce.keepdim, VZ_F32,
@@ -39,29 +31,20 @@ vz_status vz_infer_reduce(const vz_op_call *call, vz_tensor_desc *outs) {
 }
 
 vz_status vz_infer_argmax(const vz_op_call *call, vz_tensor_desc *outs) {
-  vz_status st = need_f32(call->inputs[0], "input");
+  vz_status st = vz_need_f32(call->inputs[0], "input");
   if (st != VZ_OK)
     return st;
   return reduced_shape(call->inputs[0], call->attrs.axis.axis, false, VZ_I64, &outs[0]);
 }
 
-static void same_shape(const vz_tensor *x, vz_dtype dtype, vz_tensor_desc *out) {
-  out->dtype = dtype;
-  out->ndim = x->ndim;
-  for (int i = 0; i < x->ndim; i++)
-    out->shape[i] = x->shape[i];
-}
-
 vz_status vz_infer_softmax(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *x = call->inputs[0];
-  vz_status st = need_f32(x, "input");
+  vz_status st = vz_need_f32_rows(x);
   if (st != VZ_OK)
     return st;
-  if (x->ndim < 1)
-    return vz_fail(VZ_ERR_SHAPE, "input needs at least one dimension");
   const vz_tensor *mask = call->n_inputs > 1 ? call->inputs[1] : NULL;
   if (mask) {
-    if ((st = need_f32(mask, "mask")) != VZ_OK)
+    if ((st = vz_need_f32(mask, "mask")) != VZ_OK)
       return st;
     if (!vz_broadcasts_to(mask->ndim, mask->shape, x->ndim, x->shape)) {
       char a[96], b[96];
@@ -70,23 +53,21 @@ vz_status vz_infer_softmax(const vz_op_call *call, vz_tensor_desc *outs) {
                      vz_shape_text(x->ndim, x->shape, b, sizeof b));
     }
   }
-  same_shape(x, VZ_F32, &outs[0]);
+  vz_desc_like(x, VZ_F32, &outs[0]);
   return VZ_OK;
 }
 
 vz_status vz_infer_topk(const vz_op_call *call, vz_tensor_desc *outs) {
   const vz_tensor *x = call->inputs[0];
-  vz_status st = need_f32(x, "input");
+  vz_status st = vz_need_f32_rows(x);
   if (st != VZ_OK)
     return st;
-  if (x->ndim < 1)
-    return vz_fail(VZ_ERR_SHAPE, "input needs at least one dimension");
   int64_t n = x->shape[x->ndim - 1];
   int k = call->attrs.topk.k;
   if (k < 1 || k > n)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "k = %d is outside 1..%lld", k, (long long)n);
-  same_shape(x, VZ_F32, &outs[0]);
-  same_shape(x, VZ_I64, &outs[1]);
+  vz_desc_like(x, VZ_F32, &outs[0]);
+  vz_desc_like(x, VZ_I64, &outs[1]);
   outs[0].shape[x->ndim - 1] = outs[1].shape[x->ndim - 1] = k;
   return VZ_OK;
 }
@@ -97,11 +78,10 @@ vz_status vz_infer_cumsum(const vz_op_call *call, vz_tensor_desc *outs) {
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "input is required");
   if (x->dtype != VZ_F32 && x->dtype != VZ_I32 && x->dtype != VZ_I64)
     return vz_fail(VZ_ERR_DTYPE, "input must be f32, i32 or i64, not %s", vz_dtype_name(x->dtype));
-  if (vz_axis(call->attrs.axis.axis, x->ndim) < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range for %d dimensions",
-                   call->attrs.axis.axis, x->ndim);
-  same_shape(x, x->dtype, &outs[0]);
-  return VZ_OK;
+  vz_status st = vz_need_axis(call->attrs.axis.axis, x->ndim, NULL);
+  if (st == VZ_OK)
+    vz_desc_like(x, x->dtype, &outs[0]);
+  return st;
 }
 
 static vz_status reduce(vz_op_kind op, const vz_tensor *x, int axis, bool keepdim,

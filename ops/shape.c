@@ -1,4 +1,5 @@
-/* Broadcasting rules shared by the element-wise ops and views. */
+/* Broadcasting rules shared by the element-wise ops and views, and the
+ * checks the ops' shape rules share. */
 #include "ops/internal.h"
 
 vz_status vz_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
@@ -37,4 +38,36 @@ void vz_broadcast_strides(const vz_tensor *t, int nto, const int64_t *to, int64_
     else
       stride[i] = (t->shape[i - lead] == 1 && to[i] != 1) ? 0 : t->stride[i - lead];
   }
+}
+
+vz_status vz_need_f32(const vz_tensor *t, const char *what) {
+  if (!t)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "%s is required", what);
+  if (t->dtype != VZ_F32)
+    return vz_fail(VZ_ERR_DTYPE, "%s must be f32, not %s", what, vz_dtype_name(t->dtype));
+  return VZ_OK;
+}
+
+vz_status vz_need_f32_rows(const vz_tensor *x) {
+  vz_status st = vz_need_f32(x, "input");
+  if (st == VZ_OK && x->ndim < 1)
+    st = vz_fail(VZ_ERR_SHAPE, "input needs at least one dimension");
+  return st;
+}
+
+vz_status vz_need_axis(int axis, int ndim, int *ax) {
+  int resolved = vz_axis(axis, ndim);
+  if (resolved < 0)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range for %d dimensions", axis,
+                   ndim);
+  if (ax)
+    *ax = resolved;
+  return VZ_OK;
+}
+
+void vz_desc_like(const vz_tensor *t, vz_dtype dtype, vz_tensor_desc *out) {
+  out->dtype = dtype;
+  out->ndim = t->ndim;
+  for (int i = 0; i < t->ndim; i++)
+    out->shape[i] = t->shape[i];
 }

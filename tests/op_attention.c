@@ -16,13 +16,6 @@ typedef struct extra {
   float *data;
 } extra;
 
-static int64_t numel(int ndim, const int64_t *shape) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  return n;
-}
-
 /* Value of an extra at scores index (b, h, i, j), numpy broadcasting. */
 static double extra_at(const extra *e, const int64_t idx[4]) {
   int64_t off = 0;
@@ -91,8 +84,9 @@ static vz_tensor *extra_tensor(const extra *e) {
 static float *check(const char *what, const problem *p) {
   int64_t qs[4] = {p->b, p->h, p->sq, p->d}, ks[4] = {p->b, p->hk, p->sk, p->d};
   int64_t vs[4] = {p->b, p->hk, p->sk, p->dv};
-  float *q = test_random_floats(numel(4, qs), -1, 1), *k = test_random_floats(numel(4, ks), -1, 1);
-  float *v = test_random_floats(numel(4, vs), -1, 1);
+  float *q = test_random_floats(test_numel(4, qs), -1, 1),
+        *k = test_random_floats(test_numel(4, ks), -1, 1);
+  float *v = test_random_floats(test_numel(4, vs), -1, 1);
   vz_tensor *tq = test_tensor(be, 4, qs, q), *tk = test_tensor(be, 4, ks, k);
   vz_tensor *tv = test_tensor(be, 4, vs, v);
   vz_tensor *tb = extra_tensor(p->bias), *tm = extra_tensor(p->mask), *out = NULL;
@@ -112,7 +106,7 @@ static float *check(const char *what, const problem *p) {
 static extra make_extra(int ndim, const int64_t *shape, float lo, float hi) {
   extra e = {.ndim = ndim};
   memcpy(e.shape, shape, (size_t)ndim * sizeof *shape);
-  e.data = test_random_floats(numel(ndim, shape), lo, hi);
+  e.data = test_random_floats(test_numel(ndim, shape), lo, hi);
   return e;
 }
 

@@ -21,13 +21,6 @@ static vz_backend *be;
 
 /* ---- reference helpers ---- */
 
-static int64_t numel_of(int ndim, const int64_t *shape) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  return n;
-}
-
 /* numpy broadcasting of two shapes (inputs assumed compatible). */
 static int broadcast_shape(int na, const int64_t *a, int nb, const int64_t *b, int64_t *out) {
   int n = na > nb ? na : nb;
@@ -72,10 +65,7 @@ static const vz_op_kind binary_ops[] = {VZ_OP_ADD, VZ_OP_SUB, VZ_OP_MUL, VZ_OP_D
 static const char *const binary_names[] = {"add", "sub", "mul", "div"};
 
 static vz_tensor *random_tensor(int ndim, const int64_t *shape, float lo, float hi) {
-  float *data = test_random_floats(numel_of(ndim, shape), lo, hi);
-  vz_tensor *t = test_tensor(be, ndim, shape, data);
-  free(data);
-  return t;
+  return test_random_tensor(be, ndim, shape, lo, hi, NULL);
 }
 
 /* All four f32 ops on a and b (any views) against the reference. */
@@ -83,7 +73,7 @@ static void check_binary_f32(const char *what, const vz_tensor *a, const vz_tens
   float *ha = test_read_f32(a), *hb = test_read_f32(b);
   int64_t shape[VZ_MAX_DIMS];
   int nd = broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, shape);
-  int64_t n = numel_of(nd, shape);
+  int64_t n = test_numel(nd, shape);
   float *want = malloc((size_t)n * sizeof *want);
   for (int k = 0; k < 4; k++) {
     for (int64_t i = 0; i < n; i++) {
@@ -95,12 +85,10 @@ static void check_binary_f32(const char *what, const vz_tensor *a, const vz_tens
     CHECK_OK(binary_fns[k](a, b, &out));
     if (!out)
       continue;
-    CHECK(out->ndim == nd && numel_of(out->ndim, out->shape) == n);
+    CHECK(out->ndim == nd && test_numel(out->ndim, out->shape) == n);
     char label[128];
     snprintf(label, sizeof label, "%s %s", what, binary_names[k]);
-    float *got = test_read_f32(out);
-    test_close(label, got, want, n, 0.0f, 0.0f);
-    free(got);
+    test_close_tensor(label, out, want, n, 0.0f, 0.0f);
     vz_tensor_free(out);
   }
   free(want);
@@ -389,9 +377,7 @@ static void test_scale_and_reuse(void) {
       want[i] = (float)((double)x[i] * factors[f]);
     vz_tensor *out = NULL;
     CHECK_OK(vz_scale(t, factors[f], &out));
-    float *got = out ? test_read_f32(out) : NULL;
-    test_close("scale", got, want, n, 0.0f, 0.0f);
-    free(got);
+    test_close_tensor("scale", out, want, n, 0.0f, 0.0f);
     vz_tensor_free(out);
   }
 
@@ -405,16 +391,12 @@ static void test_scale_and_reuse(void) {
   CHECK(out == given);
   for (int64_t i = 0; i < n; i++)
     want[i] = x[i] + x[i];
-  float *got = test_read_f32(out);
-  test_close("add into a given output", got, want, n, 0.0f, 0.0f);
-  free(got);
+  test_close_tensor("add into a given output", out, want, n, 0.0f, 0.0f);
   /* in place: the input is its own output */
   CHECK_OK(vz_relu(out, &out));
   for (int64_t i = 0; i < n; i++)
     want[i] = want[i] > 0 ? want[i] : 0.0f;
-  got = test_read_f32(out);
-  test_close("relu in place", got, want, n, 0.0f, 0.0f);
-  free(got);
+  test_close_tensor("relu in place", out, want, n, 0.0f, 0.0f);
   /* strided input to an activation (the dispatcher makes it dense) */
   vz_tensor *tr = NULL, *act = NULL;
   CHECK_OK(vz_transpose(t, 0, 1, &tr));
@@ -453,7 +435,7 @@ static void check_where(const char *what, const vz_tensor *c, const vz_tensor *a
   int64_t ab[VZ_MAX_DIMS], shape[VZ_MAX_DIMS];
   int nab = broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, ab);
   int nd = broadcast_shape(c->ndim, c->shape, nab, ab, shape);
-  int64_t n = numel_of(nd, shape);
+  int64_t n = test_numel(nd, shape);
   size_t es = vz_dtype_size(a->dtype);
   vz_tensor *out = NULL;
   CHECK_OK(vz_where(c, a, b, &out));
@@ -481,7 +463,7 @@ static void check_where(const char *what, const vz_tensor *c, const vz_tensor *a
 }
 
 static vz_tensor *random_bytes(vz_dtype dt, int ndim, const int64_t *shape) {
-  int64_t bytes = numel_of(ndim, shape) * (int64_t)vz_dtype_size(dt);
+  int64_t bytes = test_numel(ndim, shape) * (int64_t)vz_dtype_size(dt);
   uint8_t *p = malloc((size_t)bytes);
   for (int64_t i = 0; i < bytes; i++)
     p[i] = (uint8_t)test_next();
@@ -555,18 +537,6 @@ static void test_errors(void) {
 
 /* ---- 16-bit conversions of the vector path ---- */
 
-static uint32_t bits_of(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return u;
-}
-
-static float float_of(uint32_t u) {
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
 /* The table of the path VLZOO_CPU_ISA names (test_backend() has already
  * skipped a path this processor lacks), or of the best path. */
 static const vz_cpu_simd *active_path(void) {
@@ -601,7 +571,7 @@ static void check_to_16(const vz_cpu_simd *simd, const float *in, int64_t n) {
       for (int64_t i = start; i < n; i++) {
         if (got[i] != want[i]) {
           fprintf(stderr, "%s f32_to_%s(0x%08x) = 0x%04x, scalar gives 0x%04x\n", simd->name,
-                  bf ? "bf16" : "f16", bits_of(in[i]), got[i], want[i]);
+                  bf ? "bf16" : "f16", test_float_bits(in[i]), got[i], want[i]);
           test_failures++;
           break;
         }
@@ -627,9 +597,9 @@ static void test_conversions(void) {
       (bf ? simd->bf16_to_f32 : simd->f16_to_f32)(h + start, f + start, n - start);
       for (int64_t i = start; i < n; i++) {
         float want = bf ? vz_bf16_to_f32(h[i]) : vz_f16_to_f32(h[i]);
-        if (bits_of(f[i]) != bits_of(want)) {
+        if (test_float_bits(f[i]) != test_float_bits(want)) {
           fprintf(stderr, "%s %s_to_f32(0x%04x) = 0x%08x, scalar gives 0x%08x\n", simd->name,
-                  bf ? "bf16" : "f16", h[i], bits_of(f[i]), bits_of(want));
+                  bf ? "bf16" : "f16", h[i], test_float_bits(f[i]), test_float_bits(want));
           test_failures++;
           break;
         }
@@ -648,7 +618,7 @@ static void test_conversions(void) {
   float *in = malloc((size_t)m * sizeof *in);
   for (int64_t hi = 0; hi < 65536; hi++)
     for (int64_t k = 0; k < nl; k++)
-      in[hi * nl + k] = float_of((uint32_t)hi << 16 | lows[k]);
+      in[hi * nl + k] = test_bits_float((uint32_t)hi << 16 | lows[k]);
   check_to_16(simd, in, m);
   /* f16's own boundaries: each finite f16 value and the points half an f16
    * step around it (ties included) */
@@ -657,10 +627,10 @@ static void test_conversions(void) {
     float x = vz_f16_to_f32((uint16_t)v);
     if (!isfinite(x))
       continue;
-    uint32_t b = bits_of(x);
+    uint32_t b = test_float_bits(x);
     const int32_t deltas[] = {0, 1, -1, 0x1000, -0x1000, 0xfff, 0x1001};
     for (int k = 0; k < 7 && p < m; k++)
-      in[p++] = float_of(b + (uint32_t)deltas[k]);
+      in[p++] = test_bits_float(b + (uint32_t)deltas[k]);
   }
   static const uint32_t specials[] = {
       0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x00800000, 0x7f7fffff,
@@ -668,12 +638,12 @@ static void test_conversions(void) {
       0xffffffff, 0x7fa00000, 0x477fe000, 0x477fefff, 0x477ff000, 0x477ff001, 0x33000000,
       0x33000001, 0x32ffffff, 0x387fc000, 0x387fe000, 0x38800000, 0x3f800000, 0xc77ff000};
   for (size_t k = 0; k < sizeof specials / sizeof *specials && p < m; k++)
-    in[p++] = float_of(specials[k]);
+    in[p++] = test_bits_float(specials[k]);
   check_to_16(simd, in, p);
   /* random bit patterns */
   for (int round = 0; round < 4; round++) {
     for (int64_t i = 0; i < m; i++)
-      in[i] = float_of((uint32_t)test_next());
+      in[i] = test_bits_float((uint32_t)test_next());
     check_to_16(simd, in, m);
   }
   free(in);

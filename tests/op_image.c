@@ -7,48 +7,6 @@
 
 #include "tests/test_util.h"
 
-/* Reads DIR/ops/NAME.bin (f32); the elements and their count, or NULL (a
- * failure, or a note when no directory is set). */
-static float *load_fixture(const char *name, int64_t *count) {
-  const char *dir = getenv("VLZOO_FIXTURES_DIR");
-  if (!dir || !*dir) {
-    printf("note: VLZOO_FIXTURES_DIR is not set; skipping the %s reference\n", name);
-    return NULL;
-  }
-  char path[1024], line[256];
-  snprintf(path, sizeof path, "%s/ops/%s.bin", dir, name);
-  FILE *f = fopen(path, "rb");
-  int ndim = 0, used = 0;
-  if (!f || !fgets(line, sizeof line, f) ||
-      sscanf(line, "vlzoo-fixture f32 %d%n", &ndim, &used) != 1) {
-    fprintf(stderr, "cannot read fixture %s\n", path);
-    test_failures++;
-    if (f)
-      fclose(f);
-    return NULL;
-  }
-  int64_t n = 1;
-  const char *p = line + used;
-  for (int i = 0; i < ndim; i++) {
-    long long d;
-    int k;
-    if (sscanf(p, "%lld%n", &d, &k) != 1)
-      break;
-    n *= d;
-    p += k;
-  }
-  float *data = malloc((size_t)n * sizeof *data);
-  if (fread(data, sizeof *data, (size_t)n, f) != (size_t)n) {
-    fprintf(stderr, "fixture %s is short\n", path);
-    test_failures++;
-    free(data);
-    data = NULL;
-  }
-  fclose(f);
-  *count = n;
-  return data;
-}
-
 /* ---- conv2d ---- */
 
 /* Direct convolution in double, one output at a time. */
@@ -219,7 +177,7 @@ static void check_bicubic(vz_backend *be, int64_t B, int64_t C, int64_t H, int64
     bicubic_reference(x, planes, H, W, OH, OW, ac, want);
     test_close(what, got, want, n, 1e-5f, 1e-5f);
     int64_t count = 0;
-    float *ref = fixture ? load_fixture(fixture, &count) : NULL;
+    float *ref = fixture ? test_load_fixture(fixture, "f32", &count) : NULL;
     if (ref) {
       CHECK(count == n);
       char name[128];

@@ -10,13 +10,6 @@
 
 /* ---- helpers ---- */
 
-static int64_t numel_of(int ndim, const int64_t *shape) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  return n;
-}
-
 /* Element i of a host array of ids. */
 static int64_t id_at(const void *ids, vz_dtype dtype, int64_t i) {
   return dtype == VZ_I32 ? ((const int32_t *)ids)[i] : ((const int64_t *)ids)[i];
@@ -83,9 +76,7 @@ static void test_embedding(vz_backend *be) {
                             : t == 1 ? decode16(half[e], VZ_F16)
                                      : decode16(brain[e], VZ_BF16);
         }
-      float *got = test_read_f32(out);
-      test_close("embedding", got, want, n * D, 0.0f, 0.0f);
-      free(got);
+      test_close_tensor("embedding", out, want, n * D, 0.0f, 0.0f);
       free(want);
       vz_tensor_free(out);
     }
@@ -213,7 +204,7 @@ static void test_gather(vz_backend *be) {
       if (full)
         memcpy(is, xs, sizeof is);
       is[axis] = full ? 6 : 2; /* the gathered axis may be longer than x's */
-      int64_t n = numel_of(3, is);
+      int64_t n = test_numel(3, is);
       int64_t idx[120];
       int32_t idx32[120];
       for (int64_t i = 0; i < n; i++) {
@@ -236,9 +227,7 @@ static void test_gather(vz_backend *be) {
       CHECK_OK(vz_gather(xt, axis - 3 * full, it, &out)); /* also a negative axis */
       CHECK_OK(vz_gather(xbt, axis, it, &outb));
       if (out) {
-        float *got = test_read_f32(out);
-        test_close("gather f32", got, want, n, 0.0f, 0.0f);
-        free(got);
+        test_close_tensor("gather f32", out, want, n, 0.0f, 0.0f);
       }
       if (outb) {
         void *got = test_read_bytes(outb);
@@ -296,7 +285,7 @@ static void check_concat(vz_backend *be, vz_dtype dtype, int ndim, const int64_t
     memcpy(shapes[k], base, (size_t)ndim * sizeof *base);
     shapes[k][ax] = sizes[k];
     total += sizes[k];
-    int64_t n = numel_of(ndim, shapes[k]);
+    int64_t n = test_numel(ndim, shapes[k]);
     host[k] = malloc((size_t)n * es + 1);
     for (size_t b = 0; b < (size_t)n * es; b++)
       host[k][b] = (unsigned char)(dtype == VZ_BOOL ? (b + k) % 2 : 31 * k + 7 * b + 1);
@@ -311,7 +300,7 @@ static void check_concat(vz_backend *be, vz_dtype dtype, int ndim, const int64_t
     outer *= base[i];
   for (int i = ax + 1; i < ndim; i++)
     inner *= base[i];
-  size_t bytes = (size_t)numel_of(ndim, os) * es;
+  size_t bytes = (size_t)test_numel(ndim, os) * es;
   unsigned char *want = malloc(bytes + 1), *p = want;
   for (int64_t o = 0; o < outer; o++)
     for (int k = 0; k < 3; k++) {
@@ -358,17 +347,13 @@ static void test_concat(vz_backend *be) {
   vz_tensor *at = test_tensor(be, 2, s23, a), *bt = test_tensor(be, 2, s32, b), *btt = NULL;
   vz_tensor *out = NULL;
   CHECK_OK(vz_concat((const vz_tensor *const[]){at}, 1, 0, &out));
-  float *got = out ? test_read_f32(out) : NULL;
-  test_close("concat of one", got, a, 6, 0.0f, 0.0f);
-  free(got);
+  test_close_tensor("concat of one", out, a, 6, 0.0f, 0.0f);
   vz_tensor_free(out);
   out = NULL;
   CHECK_OK(vz_transpose(bt, 0, 1, &btt));
   CHECK_OK(vz_concat((const vz_tensor *const[]){at, btt}, 2, 1, &out));
   float want[12] = {1, 2, 3, 7, 9, 11, 4, 5, 6, 8, 10, 12};
-  got = out ? test_read_f32(out) : NULL;
-  test_close("concat with a view", got, want, 12, 0.0f, 0.0f);
-  free(got);
+  test_close_tensor("concat with a view", out, want, 12, 0.0f, 0.0f);
   vz_tensor_free(out);
   out = NULL;
   /* Bad inputs. */

@@ -12,9 +12,7 @@ static bool on_cpu;
 
 /* A tensor of `dtype` holding `vals` converted (rounded) to it. */
 static vz_tensor *make(vz_dtype dtype, int ndim, const int64_t *shape, const float *vals) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
+  int64_t n = test_numel(ndim, shape);
   if (dtype == VZ_F32)
     return test_tensor(be, ndim, shape, vals);
   uint16_t *h = malloc((size_t)(n ? n : 1) * sizeof *h);
@@ -26,9 +24,7 @@ static vz_tensor *make(vz_dtype dtype, int ndim, const int64_t *shape, const flo
 }
 
 static vz_tensor *random_tensor(vz_dtype dtype, int ndim, const int64_t *shape, bool normal) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
+  int64_t n = test_numel(ndim, shape);
   float *v = test_random_floats(n, -1.0f, 1.0f);
   if (normal)
     for (int64_t i = 0; i < n; i++)

@@ -14,13 +14,6 @@
 
 static vz_backend *be;
 
-static int64_t numel_of(int ndim, const int64_t *shape) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  return n;
-}
-
 static void layer_norm_reference(const float *x, const float *w, const float *b, float eps,
                                  int64_t rows, int64_t cols, float *out) {
   for (int64_t r = 0; r < rows; r++) {
@@ -54,7 +47,7 @@ static void rms_norm_reference(const float *x, const float *w, float eps, int64_
 /* Runs layer_norm (or rms_norm when rms) on x [rows, cols] and compares. */
 static void check_norm(const char *what, bool rms, int ndim, const int64_t *shape, const float *hx,
                        const float *hw, const float *hb, float eps, float tol) {
-  int64_t cols = shape[ndim - 1], rows = numel_of(ndim, shape) / cols, n = rows * cols;
+  int64_t cols = shape[ndim - 1], rows = test_numel(ndim, shape) / cols, n = rows * cols;
   vz_tensor *x = test_tensor(be, ndim, shape, hx);
   vz_tensor *w = hw ? test_tensor(be, 1, &cols, hw) : NULL;
   vz_tensor *b = hb ? test_tensor(be, 1, &cols, hb) : NULL;
@@ -67,11 +60,9 @@ static void check_norm(const char *what, bool rms, int ndim, const int64_t *shap
     layer_norm_reference(hx, hw, hb, eps, rows, cols, want);
     CHECK_OK(vz_layer_norm(x, w, b, eps, &out));
   }
-  float *got = out ? test_read_f32(out) : NULL;
   if (out)
-    CHECK(out->ndim == ndim && numel_of(out->ndim, out->shape) == n);
-  test_close(what, got, want, n, tol, tol);
-  free(got);
+    CHECK(out->ndim == ndim && test_numel(out->ndim, out->shape) == n);
+  test_close_tensor(what, out, want, n, tol, tol);
   free(want);
   vz_tensor_free(out);
   vz_tensor_free(x);
@@ -139,15 +130,11 @@ static void test_norms(void) {
   CHECK_OK(vz_layer_norm(tr, NULL, NULL, 1e-5f, &out));
   CHECK(out == given);
   layer_norm_reference(ht, NULL, NULL, 1e-5f, 17, 33, want);
-  float *got = test_read_f32(out);
-  test_close("layer_norm of a transposed view", got, want, 17 * 33, 1e-5f, 1e-5f);
-  free(got);
+  test_close_tensor("layer_norm of a transposed view", out, want, 17 * 33, 1e-5f, 1e-5f);
   CHECK_OK(vz_rms_norm(tr, NULL, 1e-5f, &out));
   CHECK(out == given);
   rms_norm_reference(ht, NULL, 1e-5f, 17, 33, want);
-  got = test_read_f32(out);
-  test_close("rms_norm of a transposed view", got, want, 17 * 33, 1e-5f, 1e-5f);
-  free(got);
+  test_close_tensor("rms_norm of a transposed view", out, want, 17 * 33, 1e-5f, 1e-5f);
   vz_tensor_free(x);
   vz_tensor_free(tr);
   vz_tensor_free(out);
@@ -159,7 +146,7 @@ static void test_norms(void) {
 static void check_l2(const char *what, int ndim, const int64_t *shape, const float *hx, int axis,
                      float eps) {
   int ax = axis < 0 ? axis + ndim : axis;
-  int64_t outer = 1, n = shape[ax], inner = 1, total = numel_of(ndim, shape);
+  int64_t outer = 1, n = shape[ax], inner = 1, total = test_numel(ndim, shape);
   for (int d = 0; d < ax; d++)
     outer *= shape[d];
   for (int d = ax + 1; d < ndim; d++)
@@ -178,9 +165,7 @@ static void check_l2(const char *what, int ndim, const int64_t *shape, const flo
     }
   vz_tensor *x = test_tensor(be, ndim, shape, hx), *out = NULL;
   CHECK_OK(vz_l2_normalize(x, axis, eps, &out));
-  float *got = out ? test_read_f32(out) : NULL;
-  test_close(what, got, want, total, 1e-7f, 1e-5f);
-  free(got);
+  test_close_tensor(what, out, want, total, 1e-7f, 1e-5f);
   free(want);
   vz_tensor_free(out);
   vz_tensor_free(x);

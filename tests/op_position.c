@@ -6,50 +6,6 @@
 
 #include "tests/test_util.h"
 
-/* ---- fixtures ---- */
-
-/* Reads DIR/ops/NAME.bin; returns the elements (f32 or i32 as asked) and
- * their count, or NULL (a failure, or a note when no directory is set). */
-static void *load_fixture(const char *name, const char *dtype, int64_t *count) {
-  const char *dir = getenv("VLZOO_FIXTURES_DIR");
-  if (!dir || !*dir) {
-    printf("note: VLZOO_FIXTURES_DIR is not set; skipping the %s reference\n", name);
-    return NULL;
-  }
-  char path[1024], line[256], kind[16];
-  snprintf(path, sizeof path, "%s/ops/%s.bin", dir, name);
-  FILE *f = fopen(path, "rb");
-  int ndim = 0, used = 0;
-  if (!f || !fgets(line, sizeof line, f) ||
-      sscanf(line, "vlzoo-fixture %15s %d%n", kind, &ndim, &used) != 2 || strcmp(kind, dtype)) {
-    fprintf(stderr, "cannot read fixture %s\n", path);
-    test_failures++;
-    if (f)
-      fclose(f);
-    return NULL;
-  }
-  int64_t n = 1;
-  const char *p = line + used;
-  for (int i = 0; i < ndim; i++) {
-    long long d;
-    int k;
-    if (sscanf(p, "%lld%n", &d, &k) != 1)
-      break;
-    n *= d;
-    p += k;
-  }
-  void *data = malloc((size_t)n * 4);
-  if (fread(data, 4, (size_t)n, f) != (size_t)n) {
-    fprintf(stderr, "fixture %s is short\n", path);
-    test_failures++;
-    free(data);
-    data = NULL;
-  }
-  fclose(f);
-  *count = n;
-  return data;
-}
-
 /* The exact f32 input the fixture script uses for rope. */
 static float rope_input(int64_t s, int64_t d) {
   return (float)((s * 131 + d * 71) % 257 - 128) / 64.0f;
@@ -77,7 +33,7 @@ static void rope_reference(const float *x, const int64_t *pos, int64_t rows, int
 
 static void test_rope_fixture(vz_backend *be, const char *name, int64_t D, int r) {
   int64_t n = 0;
-  float *want = load_fixture(name, "f32", &n);
+  float *want = test_load_fixture(name, "f32", &n);
   if (!want)
     return;
   const int64_t S = 38;
@@ -214,7 +170,7 @@ static void test_alibi(vz_backend *be) {
         char name[32];
         int64_t count = 0;
         snprintf(name, sizeof name, "alibi_h%d", heads);
-        float *ref = i == 0 ? load_fixture(name, "f32", &count) : NULL;
+        float *ref = i == 0 ? test_load_fixture(name, "f32", &count) : NULL;
         if (ref) {
           CHECK(count == n);
           /* BLOOM raises an f32-rounded base to the head's power in f32;
@@ -302,7 +258,7 @@ static int *t5_buckets_of(vz_backend *be, int64_t Q, int64_t K, int64_t offset, 
 
 static void test_t5(vz_backend *be) {
   int64_t count = 0;
-  int32_t *ref = load_fixture("t5_buckets", "i32", &count);
+  int32_t *ref = test_load_fixture("t5_buckets", "i32", &count);
   const struct {
     bool bidirectional;
     int buckets, max_distance;

@@ -13,13 +13,6 @@
 
 static vz_backend *be;
 
-static int64_t numel_of(int ndim, const int64_t *shape) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  return n;
-}
-
 /* [outer, n, inner] around axis ax. */
 static void split(int ndim, const int64_t *shape, int ax, int64_t *outer, int64_t *n,
                   int64_t *inner) {
@@ -29,16 +22,6 @@ static void split(int ndim, const int64_t *shape, int ax, int64_t *outer, int64_
   *n = shape[ax];
   for (int d = ax + 1; d < ndim; d++)
     *inner *= shape[d];
-}
-
-static vz_tensor *random_tensor(int ndim, const int64_t *shape, float lo, float hi, float **host) {
-  float *data = test_random_floats(numel_of(ndim, shape), lo, hi);
-  vz_tensor *t = test_tensor(be, ndim, shape, data);
-  if (host)
-    *host = data;
-  else
-    free(data);
-  return t;
 }
 
 /* ---- sum, mean, max ---- */
@@ -81,7 +64,7 @@ static void check_reduce(const char *what, const vz_tensor *x, const float *hx, 
     if (!out)
       continue;
     CHECK(out->ndim == (keepdim ? x->ndim : x->ndim - 1));
-    CHECK(numel_of(out->ndim, out->shape) == m);
+    CHECK(test_numel(out->ndim, out->shape) == m);
     if (keepdim)
       CHECK(out->shape[ax] == 1);
     float *got = test_read_f32(out);
@@ -121,7 +104,7 @@ static void test_reduce(void) {
   };
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     float *hx;
-    vz_tensor *x = random_tensor(cases[c].ndim, cases[c].shape, -4.0f, 4.0f, &hx);
+    vz_tensor *x = test_random_tensor(be, cases[c].ndim, cases[c].shape, -4.0f, 4.0f, &hx);
     char label[64];
     snprintf(label, sizeof label, "case %zu", c);
     check_reduce(label, x, hx, cases[c].axis, c % 2 == 0);
@@ -142,7 +125,7 @@ static void test_reduce(void) {
   vz_tensor *tr = NULL;
   int64_t s2[] = {33, 70};
   float *h2;
-  vz_tensor *x2 = random_tensor(2, s2, -2.0f, 2.0f, &h2);
+  vz_tensor *x2 = test_random_tensor(be, 2, s2, -2.0f, 2.0f, &h2);
   CHECK_OK(vz_transpose(x2, 0, 1, &tr));
   if (tr) {
     float *ht = test_read_f32(tr);
@@ -180,7 +163,7 @@ static void softmax_reference(int ndim, const int64_t *shape, const float *x, in
                               const int64_t *mshape, const float *mask, float scale, bool causal,
                               float *out) {
   int64_t cols = shape[ndim - 1], rows = ndim >= 2 ? shape[ndim - 2] : 1;
-  int64_t total = numel_of(ndim, shape) / cols;
+  int64_t total = test_numel(ndim, shape) / cols;
   double *y = malloc((size_t)cols * sizeof *y);
   bool *shown = malloc((size_t)cols);
   for (int64_t r = 0; r < total; r++) {
@@ -232,16 +215,14 @@ static void softmax_reference(int ndim, const int64_t *shape, const float *x, in
 static void check_softmax(const char *what, int ndim, const int64_t *shape, const float *hx,
                           int mdim, const int64_t *mshape, const float *hm, float scale,
                           bool causal) {
-  int64_t n = numel_of(ndim, shape);
+  int64_t n = test_numel(ndim, shape);
   vz_tensor *x = test_tensor(be, ndim, shape, hx);
   vz_tensor *m = hm ? test_tensor(be, mdim, mshape, hm) : NULL;
   float *want = malloc((size_t)n * sizeof *want);
   softmax_reference(ndim, shape, hx, mdim, mshape, hm, scale, causal, want);
   vz_tensor *out = NULL;
   CHECK_OK(vz_softmax(x, m, scale, causal, &out));
-  float *got = out ? test_read_f32(out) : NULL;
-  test_close(what, got, want, n, 1e-9f, 1e-5f);
-  free(got);
+  test_close_tensor(what, out, want, n, 1e-9f, 1e-5f);
   free(want);
   vz_tensor_free(out);
   vz_tensor_free(x);
@@ -263,7 +244,7 @@ static void test_softmax(void) {
   }
   /* masks of several broadcast shapes, with scale and causal */
   int64_t xs[] = {2, 3, 5, 37};
-  int64_t n = numel_of(4, xs);
+  int64_t n = test_numel(4, xs);
   float *hx = test_random_floats(n, -6.0f, 6.0f);
   static const struct {
     int ndim;
@@ -272,7 +253,7 @@ static void test_softmax(void) {
       {2, {5, 37}}, {4, {2, 1, 1, 37}}, {2, {5, 1}}, {1, {1}}, {4, {2, 3, 5, 37}}, {3, {3, 1, 37}},
   };
   for (size_t k = 0; k < sizeof masks / sizeof *masks; k++) {
-    int64_t mn = numel_of(masks[k].ndim, masks[k].shape);
+    int64_t mn = test_numel(masks[k].ndim, masks[k].shape);
     float *hm = test_random_floats(mn, -3.0f, 3.0f);
     for (int64_t i = 0; i < mn; i += 3) /* hidden entries */
       hm[i] = -INFINITY;
@@ -390,7 +371,7 @@ static void check_argmax(const char *what, int ndim, const int64_t *shape, const
 static void test_argmax(void) {
   /* small integers: many ties */
   int64_t shape[] = {5, 7, 33};
-  int64_t n = numel_of(3, shape);
+  int64_t n = test_numel(3, shape);
   float *hx = malloc((size_t)n * sizeof *hx);
   for (int64_t i = 0; i < n; i++)
     hx[i] = (float)(test_next() % 4);
@@ -414,7 +395,7 @@ static void test_argmax(void) {
 /* ---- topk ---- */
 
 static void check_topk(const char *what, int ndim, const int64_t *shape, const float *hx, int k) {
-  int64_t n = shape[ndim - 1], rows = numel_of(ndim, shape) / n;
+  int64_t n = shape[ndim - 1], rows = test_numel(ndim, shape) / n;
   vz_tensor *x = test_tensor(be, ndim, shape, hx), *values = NULL, *indices = NULL;
   CHECK_OK(vz_topk(x, k, &values, &indices));
   float *gv = values ? test_read_f32(values) : NULL;
@@ -489,7 +470,7 @@ static void test_cumsum(void) {
     int nd = cases[c].ndim;
     const int64_t *shape = cases[c].shape;
     int ax = cases[c].axis < 0 ? cases[c].axis + nd : cases[c].axis;
-    int64_t total = numel_of(nd, shape), outer, n, inner;
+    int64_t total = test_numel(nd, shape), outer, n, inner;
     split(nd, shape, ax, &outer, &n, &inner);
     float *hx = test_random_floats(total, -3.0f, 3.0f);
     int64_t *h64 = malloc((size_t)total * sizeof *h64);

@@ -17,46 +17,13 @@
 #include "tests/test_util.h"
 #include "vlzoo/tokenizer.h"
 
-static char assets_dir[4096];
-static char fixtures_dir[2048];
+static const char *assets_dir;   /* test_assets_dir() */
+static const char *fixtures_dir; /* test_fixtures_dir() */
 static char tmp_dir[2048];
 
 static bool is_file(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* out = a + "/" + b (cut to size). */
-static void path_join(char *out, size_t size, const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la + 1 + lb + 1 > size)
-    la = lb = 0;
-  memcpy(out, a, la);
-  out[la] = '/';
-  memcpy(out + la + 1, b, lb);
-  out[la + 1 + lb] = '\0';
-}
-
-/* The whole file, NUL-terminated; *size without the NUL. */
-static char *slurp(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *data = malloc((size_t)n + 1);
-  if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-    free(data);
-    data = NULL;
-  }
-  fclose(f);
-  if (data) {
-    data[n] = '\0';
-    if (size)
-      *size = (size_t)n;
-  }
-  return data;
 }
 
 /* Parses space-separated integers; returns the count. */
@@ -107,11 +74,11 @@ static int encode(const vz_bert_tokenizer *tok, const char *text, const vz_bert_
 
 static void test_bge(const vz_bert_tokenizer *tok, const char *which) {
   char inp_path[4096], out_path[4096];
-  path_join(inp_path, sizeof inp_path, assets_dir, "tokenizer-tests/bert-bge.inp");
-  path_join(out_path, sizeof out_path, assets_dir, "tokenizer-tests/bert-bge.out");
+  test_path_join(inp_path, sizeof inp_path, assets_dir, "tokenizer-tests/bert-bge.inp");
+  test_path_join(out_path, sizeof out_path, assets_dir, "tokenizer-tests/bert-bge.out");
   size_t inp_size;
-  char *inp = slurp(inp_path, &inp_size);
-  char *out = slurp(out_path, NULL);
+  char *inp = test_read_file(inp_path, &inp_size);
+  char *out = test_read_file(out_path, NULL);
   CHECK(inp && out);
   if (!inp || !out) {
     free(inp);
@@ -161,10 +128,10 @@ static void test_bge(const vz_bert_tokenizer *tok, const char *which) {
 static void test_multilingual(const vz_bert_tokenizer *tok, const vz_bert_tokenizer *plain,
                               const char *which) {
   char txt_path[4096], ids_path[4096];
-  path_join(txt_path, sizeof txt_path, fixtures_dir, "tokenizer/bert_multilingual.txt");
-  path_join(ids_path, sizeof ids_path, fixtures_dir, "tokenizer/bert_multilingual.ids");
-  char *txt = slurp(txt_path, NULL);
-  char *ref = slurp(ids_path, NULL);
+  test_path_join(txt_path, sizeof txt_path, fixtures_dir, "tokenizer/bert_multilingual.txt");
+  test_path_join(ids_path, sizeof ids_path, fixtures_dir, "tokenizer/bert_multilingual.ids");
+  char *txt = test_read_file(txt_path, NULL);
+  char *ref = test_read_file(ids_path, NULL);
   CHECK(txt && ref);
   if (!txt || !ref) {
     free(txt);
@@ -522,7 +489,7 @@ static void test_caption_clean(void) {
 
 static const char *write_tmp(const char *name, const char *content) {
   static char path[4096];
-  path_join(path, sizeof path, tmp_dir, name);
+  test_path_join(path, sizeof path, tmp_dir, name);
   FILE *f = fopen(path, "wb");
   if (!f)
     return NULL;
@@ -601,25 +568,26 @@ static void test_load_errors(void) {
 }
 
 int main(void) {
-  const char *fx = getenv("VLZOO_FIXTURES_DIR");
-  snprintf(fixtures_dir, sizeof fixtures_dir, "%s", fx ? fx : "tests/fixtures");
-  const char *as = getenv("VLZOO_ASSETS_DIR");
-  if (as)
-    snprintf(assets_dir, sizeof assets_dir, "%s", as);
-  else
-    path_join(assets_dir, sizeof assets_dir, fixtures_dir, "../../../shared/assets");
+  fixtures_dir = test_fixtures_dir();
+  assets_dir = test_assets_dir();
   const char *tmp = getenv("TMPDIR");
   snprintf(tmp_dir, sizeof tmp_dir, "%s", tmp ? tmp : "/tmp");
 
-  char vocab_txt[4096], vocab_json[4096];
-  path_join(vocab_txt, sizeof vocab_txt, assets_dir, "tokenizers/bert-base-uncased-vocab.txt");
-  path_join(vocab_json, sizeof vocab_json, assets_dir,
-            "tokenizers/bert-base-uncased-tokenizer.json");
+  char vocab_txt[4096] = "", vocab_json[4096] = "";
+  if (assets_dir) {
+    test_path_join(vocab_txt, sizeof vocab_txt, assets_dir,
+                   "tokenizers/bert-base-uncased-vocab.txt");
+    test_path_join(vocab_json, sizeof vocab_json, assets_dir,
+                   "tokenizers/bert-base-uncased-tokenizer.json");
+  }
 
   test_caption_clean();
   test_load_errors();
-  if (!is_file(vocab_txt) || !is_file(vocab_json)) {
-    printf("skipped: shared assets not found at %s (set VLZOO_ASSETS_DIR)\n", assets_dir);
+  if (!fixtures_dir || !is_file(vocab_txt) || !is_file(vocab_json)) {
+    if (fixtures_dir)
+      printf("skipped: shared assets not found at %s (set VLZOO_ASSETS_DIR)\n", assets_dir);
+    else
+      printf("skipped: VLZOO_FIXTURES_DIR is not set\n");
     if (test_failures)
       return test_finish("bert_tokenizer");
     return TEST_SKIP;

@@ -13,31 +13,14 @@
 #include "vlzoo/convert.h"
 #include "vlzoo/weights.h"
 
-static char fixtures[1024], tmpdir[256];
-
-/* VZ_TEST_FIXTURES (compile definition or environment) or, failing that,
- * fixtures/ beside this source file. */
-static void find_fixtures(void) {
-#ifdef VZ_TEST_FIXTURES
-  snprintf(fixtures, sizeof fixtures, "%s/convert", VZ_TEST_FIXTURES);
-#else
-  const char *env = getenv("VZ_TEST_FIXTURES");
-  if (env) {
-    snprintf(fixtures, sizeof fixtures, "%s/convert", env);
-    return;
-  }
-  snprintf(fixtures, sizeof fixtures, "%s", __FILE__);
-  char *slash = strrchr(fixtures, '/');
-  size_t at = slash ? (size_t)(slash + 1 - fixtures) : 0;
-  snprintf(fixtures + at, sizeof fixtures - at, "fixtures/convert");
-#endif
-}
+static const char *fixtures; /* test_fixtures_dir() */
+static char tmpdir[256];
 
 static const char *fx(const char *name) {
   static char buf[4][1200];
   static int k;
   k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", fixtures, name);
+  snprintf(buf[k], sizeof buf[k], "%s/convert/%s", fixtures, name);
   return buf[k];
 }
 
@@ -372,7 +355,11 @@ static void test_bad(void) {
 }
 
 int main(void) {
-  find_fixtures();
+  fixtures = test_fixtures_dir();
+  if (!fixtures) {
+    printf("test_convert: VLZOO_FIXTURES_DIR is not set; skipping\n");
+    return TEST_SKIP;
+  }
   snprintf(tmpdir, sizeof tmpdir, "/tmp/vlzoo-test-convert-XXXXXX");
   if (!mkdtemp(tmpdir)) {
     perror("mkdtemp");

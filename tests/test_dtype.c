@@ -19,25 +19,13 @@ static uint16_t hw_f32_to_f16(float f) { return (uint16_t)f; }
 static float hw_f16_to_f32(uint16_t h) { return h; }
 #endif
 
-static uint32_t bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return u;
-}
-
-static float from_bits(uint32_t u) {
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-
 /* bfloat16 rounding by value: the nearer of the two bf16 neighbours by
  * magnitude, the even one on a tie. Past the largest finite bf16 the next
  * value is taken as 2^128, as IEEE rounding does. */
 static uint16_t reference_bf16(float f) {
-  uint32_t down = bits(f) & 0xffff0000u, up = down + 0x10000u;
-  double lo = from_bits(down);
-  double hi = isinf(from_bits(up)) ? copysign(ldexp(1.0, 128), f) : from_bits(up);
+  uint32_t down = test_float_bits(f) & 0xffff0000u, up = down + 0x10000u;
+  double lo = test_bits_float(down);
+  double hi = isinf(test_bits_float(up)) ? copysign(ldexp(1.0, 128), f) : test_bits_float(up);
   double to_lo = fabs(lo - f), to_hi = fabs(hi - f);
   if (to_hi < to_lo || (to_hi == to_lo && (down & 0x10000u)))
     return (uint16_t)(up >> 16);
@@ -67,7 +55,7 @@ static void test_f16(void) {
   int bad = 0;
   for (uint32_t h = 0; h < 65536; h++) {
     float want = hw_f16_to_f32((uint16_t)h), got = vz_f16_to_f32((uint16_t)h);
-    if (bits(want) != bits(got) && !(isnan(want) && isnan(got)) && bad++ < 5)
+    if (test_float_bits(want) != test_float_bits(got) && !(isnan(want) && isnan(got)) && bad++ < 5)
       fprintf(stderr, "f16 %04x -> %a, expected %a\n", h, got, want);
   }
   test_seed(1);
@@ -76,7 +64,7 @@ static void test_f16(void) {
     uint32_t u = (uint32_t)test_next();
     if (i % 4)
       u = (u & 0x80000000u) | (0x33000000u + (u % 0x14800000u));
-    float f = from_bits(u);
+    float f = test_bits_float(u);
     uint16_t want = hw_f32_to_f16(f), got = vz_f32_to_f16(f);
     bool nan_ok = isnan(f) && (got & 0x7c00) == 0x7c00 && (got & 0x3ff);
     if (want != got && !nan_ok && bad++ < 10)
@@ -89,15 +77,15 @@ static void test_bf16(void) {
   int bad = 0;
   for (uint32_t h = 0; h < 65536; h++) {
     float f = vz_bf16_to_f32((uint16_t)h);
-    if (bits(f) != h << 16 && bad++ < 5)
-      fprintf(stderr, "bf16 %04x -> %08x\n", h, bits(f));
+    if (test_float_bits(f) != h << 16 && bad++ < 5)
+      fprintf(stderr, "bf16 %04x -> %08x\n", h, test_float_bits(f));
   }
   test_seed(2);
   for (int i = 0; i < 4000000; i++) {
     uint32_t u = (uint32_t)test_next();
     if (i % 3 == 0)
       u = (u & 0xffff0000u) | 0x8000u; /* exact ties */
-    float f = from_bits(u);
+    float f = test_bits_float(u);
     uint16_t got = vz_f32_to_bf16(f);
     if (isnan(f)) {
       if (!((got & 0x7f80) == 0x7f80 && (got & 0x7f)) && bad++ < 10)

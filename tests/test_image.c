@@ -21,37 +21,6 @@ static char fixtures_dir[4096]; /* tests/fixtures/images */
 static char assets_dir[4096];   /* shared/assets/images, or "" */
 static char temp_dir[4096];
 
-static void path_join(char *out, size_t size, const char *dir, const char *name) {
-  snprintf(out, size, "%s/%s", dir, name);
-}
-
-static unsigned char *read_all(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  unsigned char *buf = NULL;
-  size_t cap = 0, len = 0;
-  for (;;) {
-    if (len == cap) {
-      cap = cap ? 2 * cap : 65536;
-      unsigned char *b = realloc(buf, cap);
-      if (!b) {
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      buf = b;
-    }
-    size_t got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (!got)
-      break;
-  }
-  fclose(f);
-  *n = len;
-  return buf;
-}
-
 static void write_all(const char *path, const void *data, size_t n) {
   FILE *f = fopen(path, "wb");
   if (!f || fwrite(data, 1, n, f) != n) {
@@ -65,19 +34,22 @@ static void sha_of(const vz_image *img, char hex[65]) {
   vz_sha256_hex(img->pixels, (size_t)img->width * (size_t)img->height * 3, hex);
 }
 
-/* Resolves "asset NAME" / "fixture NAME"; false when the asset folder is absent. */
+static int n_decoded, n_resized, n_skipped;
+
+/* Resolves "asset NAME" / "fixture NAME"; false, counted as a skipped line,
+ * when the asset folder is absent. */
 static bool locate(const char *where, const char *name, char *out, size_t size) {
   if (strcmp(where, "asset") == 0) {
-    if (!assets_dir[0])
+    if (!assets_dir[0]) {
+      n_skipped++;
       return false;
-    path_join(out, size, assets_dir, name);
+    }
+    test_path_join(out, size, assets_dir, name);
   } else {
-    path_join(out, size, fixtures_dir, name);
+    test_path_join(out, size, fixtures_dir, name);
   }
   return true;
 }
-
-static int n_decoded, n_resized, n_skipped;
 
 static void check_resize(const vz_image *img, int w, int h, const char *want, const char *what) {
   vz_image *r = NULL;
@@ -97,10 +69,8 @@ static void check_resize(const vz_image *img, int w, int h, const char *want, co
 static void check_decode_line(const char *where, const char *name, int w, int h,
                               const char *sha_rgb, const char *sha224, const char *sha364) {
   char path[8192];
-  if (!locate(where, name, path, sizeof path)) {
-    n_skipped++;
+  if (!locate(where, name, path, sizeof path))
     return;
-  }
   vz_image *img = NULL;
   CHECK_OK(vz_image_load(path, &img));
   if (!img)
@@ -125,10 +95,8 @@ static void check_decode_line(const char *where, const char *name, int w, int h,
 static void check_extra_resize(const char *where, const char *name, int w, int h,
                                const char *want) {
   char path[8192];
-  if (!locate(where, name, path, sizeof path)) {
-    n_skipped++;
+  if (!locate(where, name, path, sizeof path))
     return;
-  }
   vz_image *img = NULL;
   CHECK_OK(vz_image_load(path, &img));
   if (img)
@@ -140,13 +108,11 @@ static void check_extra_resize(const char *where, const char *name, int w, int h
 static void check_tensor(vz_backend *be, const char *where, const char *name, int size, int stride,
                          const char *values_file) {
   char path[8192], ref_path[8192];
-  if (!locate(where, name, path, sizeof path)) {
-    n_skipped++;
+  if (!locate(where, name, path, sizeof path))
     return;
-  }
-  path_join(ref_path, sizeof ref_path, fixtures_dir, values_file);
+  test_path_join(ref_path, sizeof ref_path, fixtures_dir, values_file);
   size_t n = 0;
-  unsigned char *ref = read_all(ref_path, &n);
+  unsigned char *ref = test_read_file(ref_path, &n);
   CHECK(ref != NULL);
   if (!ref)
     return;
@@ -194,7 +160,7 @@ static void check_tensor(vz_backend *be, const char *where, const char *name, in
 
 static void run_references(vz_backend *be) {
   char path[8192];
-  path_join(path, sizeof path, fixtures_dir, "references.txt");
+  test_path_join(path, sizeof path, fixtures_dir, "references.txt");
   FILE *f = fopen(path, "r");
   CHECK(f != NULL);
   if (!f)
@@ -287,7 +253,7 @@ static size_t find_sof(const unsigned char *d, size_t n) {
  * (the last 12 bytes or fewer) still loads in Pillow, and here. */
 static void check_truncations(const char *path, const char *what, bool png) {
   size_t n = 0;
-  unsigned char *d = read_all(path, &n);
+  unsigned char *d = test_read_file(path, &n);
   CHECK(d != NULL);
   if (!d)
     return;
@@ -320,33 +286,33 @@ static void run_failures(vz_backend *be) {
   vz_image *img = NULL;
 
   /* Files cut short. */
-  path_join(path, sizeof path, fixtures_dir, "synthetic/rgba8_interlaced.png");
+  test_path_join(path, sizeof path, fixtures_dir, "synthetic/rgba8_interlaced.png");
   check_truncations(path, "rgba8_interlaced.png", true);
-  path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_420_odd.jpg");
+  test_path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_420_odd.jpg");
   check_truncations(path, "jpeg_420_odd.jpg", false);
-  path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_420_progressive.jpg");
+  test_path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_420_progressive.jpg");
   check_truncations(path, "jpeg_420_progressive.jpg", false);
   if (assets_dir[0]) {
-    path_join(path, sizeof path, assets_dir, "truncated.jpg");
+    test_path_join(path, sizeof path, assets_dir, "truncated.jpg");
     CHECK_FAILS(vz_image_load(path, &img), VZ_ERR_FORMAT);
     CHECK(message_has("truncated.jpg") && message_has("truncated JPEG data"));
     printf("truncated.jpg: %s\n", vz_last_error());
-    path_join(path, sizeof path, assets_dir, "cat.jpg");
+    test_path_join(path, sizeof path, assets_dir, "cat.jpg");
     check_truncations(path, "cat.jpg", false);
-    path_join(path, sizeof path, assets_dir, "grace_hopper_progressive.jpg");
+    test_path_join(path, sizeof path, assets_dir, "grace_hopper_progressive.jpg");
     check_truncations(path, "grace_hopper_progressive.jpg", false);
-    path_join(path, sizeof path, assets_dir, "chelsea.png");
+    test_path_join(path, sizeof path, assets_dir, "chelsea.png");
     check_truncations(path, "chelsea.png", true);
   }
 
   /* A corrupt PNG: a copy with bytes flipped inside the image data, and one
    * with a flipped IHDR byte (both break a CRC). */
-  path_join(path, sizeof path, fixtures_dir, "synthetic/rgb16.png");
+  test_path_join(path, sizeof path, fixtures_dir, "synthetic/rgb16.png");
   size_t n = 0;
-  unsigned char *d = read_all(path, &n);
+  unsigned char *d = test_read_file(path, &n);
   CHECK(d != NULL && n > 200);
   if (d && n > 200) {
-    path_join(tmp, sizeof tmp, temp_dir, "corrupt.png");
+    test_path_join(tmp, sizeof tmp, temp_dir, "corrupt.png");
     for (size_t i = 120; i < 130; i++)
       d[i] ^= 0x5a;
     write_all(tmp, d, n);
@@ -364,8 +330,8 @@ static void run_failures(vz_backend *be) {
   free(d);
 
   /* A corrupt JPEG header: 12-bit precision, then a zero width. */
-  path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_444.jpg");
-  d = read_all(path, &n);
+  test_path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_444.jpg");
+  d = test_read_file(path, &n);
   size_t sof = d ? find_sof(d, n) : 0;
   CHECK(sof != 0);
   if (sof) {
@@ -386,7 +352,7 @@ static void run_failures(vz_backend *be) {
   /* A PNG header claiming 100000 x 100000. */
   unsigned char big[128];
   size_t big_n = huge_png(big, 100000, 100000);
-  path_join(tmp, sizeof tmp, temp_dir, "huge.png");
+  test_path_join(tmp, sizeof tmp, temp_dir, "huge.png");
   write_all(tmp, big, big_n);
   CHECK_FAILS(vz_image_load(tmp, &img), VZ_ERR_FORMAT);
   CHECK(message_has("huge.png") && message_has("exceeds the limit"));
@@ -401,12 +367,12 @@ static void run_failures(vz_backend *be) {
   img = NULL;
 
   /* An empty file, a text file, a GIF header, a lone PNG signature. */
-  path_join(tmp, sizeof tmp, temp_dir, "empty.jpg");
+  test_path_join(tmp, sizeof tmp, temp_dir, "empty.jpg");
   write_all(tmp, "", 0);
   CHECK_FAILS(vz_image_load(tmp, &img), VZ_ERR_FORMAT);
   CHECK(message_has("empty file") && message_has("empty.jpg"));
   remove(tmp);
-  path_join(tmp, sizeof tmp, temp_dir, "notes.png");
+  test_path_join(tmp, sizeof tmp, temp_dir, "notes.png");
   const char *text = "these are not the pixels you are looking for\n";
   write_all(tmp, text, strlen(text));
   CHECK_FAILS(vz_image_load(tmp, &img), VZ_ERR_FORMAT);
@@ -415,7 +381,7 @@ static void run_failures(vz_backend *be) {
   CHECK_FAILS(vz_image_decode("GIF89a\x01\x00\x01\x00", 10, &img), VZ_ERR_UNSUPPORTED);
   CHECK_FAILS(vz_image_decode("\x89PNG\r\n\x1a\n", 8, &img), VZ_ERR_FORMAT);
   CHECK_FAILS(vz_image_decode("\xff\xd8\xff", 3, &img), VZ_ERR_FORMAT);
-  path_join(tmp, sizeof tmp, temp_dir, "no-such-image.jpg");
+  test_path_join(tmp, sizeof tmp, temp_dir, "no-such-image.jpg");
   CHECK_FAILS(vz_image_load(tmp, &img), VZ_ERR_NOT_FOUND);
   CHECK(img == NULL);
 
@@ -482,9 +448,9 @@ static void run_processor(vz_backend *be) {
 
   /* Decoding from memory equals decoding the file; a batch stacks the
    * single-image tensors. */
-  path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_cmyk.jpg");
+  test_path_join(path, sizeof path, fixtures_dir, "synthetic/jpeg_cmyk.jpg");
   size_t n = 0;
-  unsigned char *bytes = read_all(path, &n);
+  unsigned char *bytes = test_read_file(path, &n);
   vz_image *a = NULL, *b = NULL;
   CHECK(bytes != NULL);
   if (bytes)
@@ -514,20 +480,16 @@ static void run_processor(vz_backend *be) {
 }
 
 int main(void) {
-  const char *fx = getenv("VLZOO_FIXTURES_DIR");
+  const char *fx = test_fixtures_dir();
   if (!fx) {
     fprintf(stderr, "VLZOO_FIXTURES_DIR is not set (run through ctest)\n");
     return 1;
   }
-  path_join(fixtures_dir, sizeof fixtures_dir, fx, "images");
-  const char *assets = getenv("VLZOO_ASSETS_DIR");
+  test_path_join(fixtures_dir, sizeof fixtures_dir, fx, "images");
   char candidate[4096];
-  if (assets && assets[0])
-    snprintf(candidate, sizeof candidate, "%s/images", assets);
-  else
-    snprintf(candidate, sizeof candidate, "%s/../../../shared/assets/images", fx);
+  test_path_join(candidate, sizeof candidate, test_assets_dir(), "images");
   char probe[8192];
-  path_join(probe, sizeof probe, candidate, "merlion.png");
+  test_path_join(probe, sizeof probe, candidate, "merlion.png");
   if (access(probe, R_OK) == 0)
     snprintf(assets_dir, sizeof assets_dir, "%s", candidate);
   const char *tmpdir = getenv("TMPDIR");

@@ -18,25 +18,7 @@ typedef struct list {
   size_t n;
 } list;
 
-static char fixtures_dir[1024];
-
-/* VZ_TEST_FIXTURES (compile definition or environment) or, failing that,
- * fixtures/ beside this source file. */
-static void find_fixtures(void) {
-#ifdef VZ_TEST_FIXTURES
-  snprintf(fixtures_dir, sizeof fixtures_dir, "%s", VZ_TEST_FIXTURES);
-#else
-  const char *env = getenv("VZ_TEST_FIXTURES");
-  if (env) {
-    snprintf(fixtures_dir, sizeof fixtures_dir, "%s", env);
-    return;
-  }
-  snprintf(fixtures_dir, sizeof fixtures_dir, "%s", __FILE__);
-  char *slash = strrchr(fixtures_dir, '/');
-  size_t at = slash ? (size_t)(slash + 1 - fixtures_dir) : 0;
-  snprintf(fixtures_dir + at, sizeof fixtures_dir - at, "fixtures");
-#endif
-}
+static const char *fixtures_dir; /* test_fixtures_dir() */
 
 static void list_free(list *l) {
   for (size_t i = 0; i < l->n; i++)
@@ -548,7 +530,11 @@ static void test_full_size(void) {
 }
 
 int main(void) {
-  find_fixtures();
+  fixtures_dir = test_fixtures_dir();
+  if (!fixtures_dir) {
+    printf("test_name_map: VLZOO_FIXTURES_DIR is not set; skipping\n");
+    return TEST_SKIP;
+  }
   test_routes();
   test_eva_merge();
   test_stage2();

@@ -27,27 +27,33 @@ static const char *fixtures;
 typedef struct mapping {
   vz_mapped_file file;
   size_t map_size;
+  char path[1024];
 } mapping;
 
-static bool map_file(const char *path, mapping *m) {
+/* Maps fixtures/sub/name; false, counted as a failure, when it cannot. */
+static bool map_fixture(const char *sub, const char *name, mapping *m) {
   memset(m, 0, sizeof *m);
-  int fd = open(path, O_RDONLY);
+  snprintf(m->path, sizeof m->path, "%s/%s/%s", fixtures, sub, name);
+  int fd = open(m->path, O_RDONLY);
   if (fd < 0) {
-    fprintf(stderr, "cannot open %s\n", path);
+    fprintf(stderr, "cannot open %s\n", m->path);
+    test_failures++;
     return false;
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
     close(fd);
+    test_failures++;
     return false;
   }
-  m->file.path = (char *)path;
+  m->file.path = m->path;
   m->file.size = (size_t)st.st_size;
   m->map_size = m->file.size;
   if (m->map_size > 0) {
     void *p = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       close(fd);
+      test_failures++;
       return false;
     }
     m->file.bytes = p;
@@ -104,8 +110,8 @@ static uint8_t *contiguous_bytes(const vz_source_tensor *t) {
 /* ---- Fixtures with sidecars ---- */
 
 static void check_fixture(const char *stem, const char *ext) {
-  char path[1024], json_path[1024];
-  snprintf(path, sizeof path, "%s/torch/%s.%s", fixtures, stem, ext);
+  char file[256], json_path[1024];
+  snprintf(file, sizeof file, "%s.%s", stem, ext);
   snprintf(json_path, sizeof json_path, "%s/torch/%s.json", fixtures, stem);
   json_object *doc = json_object_from_file(json_path);
   if (!doc) {
@@ -124,11 +130,11 @@ static void check_fixture(const char *stem, const char *ext) {
 
   mapping m;
   vz_source_list list = {0};
-  if (!map_file(path, &m)) {
-    test_failures++;
+  if (!map_fixture("torch", file, &m)) {
     json_object_put(doc);
     return;
   }
+  const char *path = m.path;
   vz_status st = read(&m.file, &list);
   if (st != VZ_OK) {
     fprintf(stderr, "%s: %s: %s\n", path, vz_status_string(st), vz_last_error());
@@ -233,12 +239,9 @@ static void check_weights(const char *stem, const char *ext) {
 
 /* Two tensors that must share bytes (tied weights, an offset view). */
 static void check_sharing(void) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/torch/state_dict.pt", fixtures);
   mapping m;
   vz_source_list list = {0};
-  if (!map_file(path, &m)) {
-    test_failures++;
+  if (!map_fixture("torch", "state_dict.pt", &m)) {
     return;
   }
   CHECK_OK(vz_read_torch_zip(&m.file, &list));
@@ -311,11 +314,8 @@ static const struct {
 
 static void check_hostile(void) {
   for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/hostile/%s", fixtures, hostile[i].file);
     mapping m;
-    if (!map_file(path, &m)) {
-      test_failures++;
+    if (!map_fixture("hostile", hostile[i].file, &m)) {
       continue;
     }
     vz_source_list list = {0};
@@ -340,12 +340,9 @@ static void check_hostile(void) {
 
 /* A legacy storage view: elements 4..11 of a root storage of 0.0 ... 15.0. */
 static void check_legacy_view(void) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/hostile/legacy_view.pt", fixtures);
   mapping m;
   vz_source_list list = {0};
-  if (!map_file(path, &m)) {
-    test_failures++;
+  if (!map_fixture("hostile", "legacy_view.pt", &m)) {
     return;
   }
   CHECK_OK(vz_read_torch_legacy(&m.file, &list));
@@ -620,8 +617,8 @@ static void check_zip(void) {
 int main(void) {
   check_pickle();
   check_zip();
-  fixtures = getenv("VLZOO_FIXTURES_DIR");
-  if (!fixtures || !*fixtures) {
+  fixtures = test_fixtures_dir();
+  if (!fixtures) {
     fprintf(stderr, "test_torch_reader: VLZOO_FIXTURES_DIR is not set; skipping the fixtures\n");
     if (test_failures) {
       return test_finish("test_torch_reader");

@@ -61,11 +61,22 @@ float test_normal(void);
 /* Host arrays of n values: uniform in [lo, hi), or standard normal. */
 float *test_random_floats(int64_t n, float lo, float hi);
 
+/* Number of elements of a shape (1 for ndim 0). */
+int64_t test_numel(int ndim, const int64_t *shape);
+
+/* The bits of an f32 and the f32 of some bits. */
+uint32_t test_float_bits(float f);
+float test_bits_float(uint32_t u);
+
 /* A contiguous f32 tensor on `be` holding a copy of `data`. */
 vz_tensor *test_tensor(vz_backend *be, int ndim, const int64_t *shape, const float *data);
 /* Same for any dtype; `data` must hold numel * size bytes. */
 vz_tensor *test_tensor_of(vz_backend *be, vz_dtype dtype, int ndim, const int64_t *shape,
                           const void *data);
+/* An f32 tensor on `be` of values uniform in [lo, hi); their host copy goes
+ * to *host (the caller frees it) when host is not NULL. */
+vz_tensor *test_random_tensor(vz_backend *be, int ndim, const int64_t *shape, float lo, float hi,
+                              float **host);
 
 /* A tensor's elements copied to a new host array (row-major), or NULL. */
 float *test_read_f32(const vz_tensor *t);
@@ -77,8 +88,39 @@ void *test_read_bytes(const vz_tensor *t);
 bool test_close(const char *what, const float *got, const float *want, int64_t n, float atol,
                 float rtol);
 
+/* test_close on the elements of an f32 tensor (a NULL tensor fails as "no
+ * data"). */
+bool test_close_tensor(const char *what, const vz_tensor *t, const float *want, int64_t n,
+                       float atol, float rtol);
+
 /* Normalized squared error sum((g-w)^2) / sum(w^2) (0 when both are 0). */
 double test_nmse(const float *got, const float *want, int64_t n);
+
+/* ---- Files ---- */
+
+/* The test fixtures folder (tests/fixtures): $VLZOO_FIXTURES_DIR, which
+ * tests/CMakeLists.txt sets; NULL when it is unset or empty, and a test
+ * that needs it then skips (exit TEST_SKIP). */
+const char *test_fixtures_dir(void);
+
+/* The shared assets folder (../shared/assets beside the repository):
+ * $VLZOO_ASSETS_DIR when set and not empty, else found from the fixtures
+ * folder; NULL when neither variable is set. The folder may not exist. */
+const char *test_assets_dir(void);
+
+/* out = dir + "/" + name (cut to size). */
+void test_path_join(char *out, size_t size, const char *dir, const char *name);
+
+/* The whole file, with a NUL after its bytes; *size (when not NULL) gets
+ * their count. NULL when it cannot be read. */
+void *test_read_file(const char *path, size_t *size);
+
+/* Reads the op reference fixtures/ops/NAME.bin, a line "vlzoo-fixture
+ * DTYPE NDIM DIMS..." then the little-endian elements, which must be of
+ * `dtype` ("f32" or "i32"); returns the elements and sets *count. NULL
+ * with a note when VLZOO_FIXTURES_DIR is not set, or NULL counted as a
+ * failure when the file cannot be read. */
+void *test_load_fixture(const char *name, const char *dtype, int64_t *count);
 
 /* Prints a summary and returns the process exit code. */
 int test_finish(const char *name);

@@ -19,8 +19,8 @@
 static const char *fixture_path(const char *sub, const char *name) {
   static char buf[2][1024];
   static int next;
-  const char *dir = getenv("VLZOO_FIXTURES_DIR");
-  if (!dir || !*dir) {
+  const char *dir = test_fixtures_dir();
+  if (!dir) {
     fprintf(stderr, "VLZOO_FIXTURES_DIR is not set: skipping\n");
     exit(TEST_SKIP);
   }

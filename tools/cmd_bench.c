@@ -1,15 +1,13 @@
 /* vlzoo bench gemm: times vz_matmul on one shape as models use it, f32
  * activations [M, K] times a weight [N, K] stored in a given dtype. */
-#define _POSIX_C_SOURCE 200809L /* setenv, clock_gettime */
-#include <errno.h>
 #include <json-c/json.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backends/cpu/cpu_matmul.h"
+#include "bench/bench_util.h"
 #include "tools/commands.h"
 #include "vlzoo/vlzoo.h"
 
@@ -36,29 +34,6 @@ static int bad_usage(const char *fmt, const char *arg) {
   return 2;
 }
 
-static bool parse_count(const char *s, long lo, long hi, long *out) {
-  if (!s || !*s)
-    return false;
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (*end || errno || v < lo || v > hi)
-    return false;
-  *out = v;
-  return true;
-}
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int compare_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Host values of a tensor's elements in dtype, uniform in [-1, 1). */
 static void *random_data(vz_dtype dtype, int64_t n, uint64_t seed) {
   void *p = malloc((size_t)n * vz_dtype_size(dtype));
@@ -66,10 +41,7 @@ static void *random_data(vz_dtype dtype, int64_t n, uint64_t seed) {
     return NULL;
   uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
   for (int64_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    float f = (float)((x >> 40) * (2.0 / 16777216.0) - 1.0);
+    float f = (float)((bench_xorshift(&x) >> 40) * (2.0 / 16777216.0) - 1.0);
     if (dtype == VZ_F32)
       ((float *)p)[i] = f;
     else
@@ -113,7 +85,7 @@ static int bench_gemm(int argc, char **argv) {
                                                    : NULL;
     if (target) {
       long hi = target == &threads ? 1024 : target == &repeat ? 100000 : 1L << 20;
-      if (!parse_count(value, 1, hi, target))
+      if (!bench_parse_count(value, 1, hi, target))
         return bad_usage("%s needs a whole number in range", opt);
       i++;
     } else if (strcmp(opt, "--dtype") == 0) {
@@ -126,12 +98,10 @@ static int bench_gemm(int argc, char **argv) {
     }
   }
   if (threads > 0) {
-    char text[24];
-    snprintf(text, sizeof text, "%ld", threads);
-    setenv("VLZOO_THREADS", text, 1);
+    bench_export_threads(threads);
   } else {
     const char *env = getenv("VLZOO_THREADS");
-    if (env && *env && !parse_count(env, 1, 1024, &threads))
+    if (env && *env && !bench_parse_count(env, 1, 1024, &threads))
       return bad_usage("VLZOO_THREADS=%s is not a thread count", env);
     if (threads <= 0)
       threads = omp_get_num_procs();
@@ -158,16 +128,15 @@ static int bench_gemm(int argc, char **argv) {
     goto done;
   }
   for (long r = 0; r < repeat; r++) {
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     vz_status st = vz_matmul(a, b, false, true, &out);
-    ms[r] = now_ms() - t0;
+    ms[r] = bench_now_ms() - t0;
     if (st != VZ_OK) {
       fprintf(stderr, "vlzoo bench gemm: %s\n", vz_last_error());
       goto done;
     }
   }
-  qsort(ms, (size_t)repeat, sizeof *ms, compare_double);
-  double median = repeat % 2 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
+  double median = bench_median(ms, repeat); /* sorts: ms[0] is the fastest */
   double gflops = 2.0 * (double)m * (double)n * (double)k / (median * 1e6);
   if (json) {
     json_object *o = json_object_new_object();

@@ -41,6 +41,32 @@ static inline void *vz_cpu_data(const vz_tensor *t) { return vz_tensor_host_data
  * where waking a thread costs more than it saves. */
 int vz_cpu_threads_for(const vz_cpu *cpu, int64_t work);
 
+/* Splits a contiguous x into [outer, n, inner] around `axis` (negative
+ * counts from the end); fails when the axis is out of range. */
+vz_status vz_cpu_split_axis(const vz_tensor *x, int axis, int64_t *outer, int64_t *n,
+                            int64_t *inner);
+
+/* Inner positions handed to one task by the kernels that walk an axis. */
+enum { VZ_CPU_COLUMN_BLOCK = 256 };
+
+/* Work on [rows, cols] is handed out in tasks of at most `block` columns of
+ * one row: rows * vz_cpu_blocks(cols, block) tasks, task t covering columns
+ * col .. col + len of row `row`. */
+typedef struct vz_cpu_tile {
+  int64_t row, col, len;
+} vz_cpu_tile;
+
+static inline int64_t vz_cpu_blocks(int64_t cols, int64_t block) {
+  return (cols + block - 1) / block;
+}
+
+static inline vz_cpu_tile vz_cpu_tile_at(int64_t t, int64_t cols, int64_t block) {
+  int64_t blocks = vz_cpu_blocks(cols, block);
+  vz_cpu_tile tile = {t / blocks, (t % blocks) * block, 0};
+  tile.len = cols - tile.col < block ? cols - tile.col : block;
+  return tile;
+}
+
 /* Kernel entry points, by file. */
 bool vz_cpu_binary_supports(const vz_op_call *call);
 vz_status vz_cpu_binary(const vz_cpu *cpu, const vz_op_call *call);

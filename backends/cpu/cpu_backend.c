@@ -89,6 +89,20 @@ int vz_cpu_threads_for(const vz_cpu *cpu, int64_t work) {
   return useful < cpu->threads ? (int)useful : cpu->threads;
 }
 
+vz_status vz_cpu_split_axis(const vz_tensor *x, int axis, int64_t *outer, int64_t *n,
+                            int64_t *inner) {
+  int ax = vz_axis(axis, x->ndim);
+  if (ax < 0)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range", axis);
+  *outer = *inner = 1;
+  for (int d = 0; d < ax; d++)
+    *outer *= x->shape[d];
+  *n = x->shape[ax];
+  for (int d = ax + 1; d < x->ndim; d++)
+    *inner *= x->shape[d];
+  return VZ_OK;
+}
+
 static vz_status cpu_create(void **self) {
   vz_cpu *cpu = calloc(1, sizeof *cpu);
   if (!cpu)

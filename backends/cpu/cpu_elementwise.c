@@ -129,9 +129,7 @@ vz_status vz_cpu_binary(const vz_cpu *cpu, const vz_op_call *call) {
   const char *pa = vz_cpu_data(ops[0]), *pb = vz_cpu_data(ops[1]);
   char *po = vz_cpu_data(out);
   int64_t inner = l.shape[l.ndim - 1];
-  int64_t outer = vz_tensor_numel(out) / inner;
-  int64_t blocks = (inner + BLOCK - 1) / BLOCK;
-  int64_t tasks = outer * blocks;
+  int64_t tasks = vz_tensor_numel(out) / inner * vz_cpu_blocks(inner, BLOCK);
   int64_t sa = l.stride[0][l.ndim - 1], sb = l.stride[1][l.ndim - 1];
   vz_op_kind op = call->op;
   int bad = 0;
@@ -139,8 +137,8 @@ vz_status vz_cpu_binary(const vz_cpu *cpu, const vz_op_call *call) {
     schedule(static) reduction(|                                                                   \
                                : bad)
   for (int64_t t = 0; t < tasks; t++) {
-    int64_t row = t / blocks, j0 = (t % blocks) * BLOCK;
-    int64_t n = inner - j0 < BLOCK ? inner - j0 : BLOCK;
+    vz_cpu_tile tile = vz_cpu_tile_at(t, inner, BLOCK);
+    int64_t row = tile.row, j0 = tile.col, n = tile.len;
     int64_t off[2];
     row_offsets(&l, 2, row, off);
     const char *a = pa + (off[0] + j0 * sa) * (int64_t)es;
@@ -216,14 +214,12 @@ vz_status vz_cpu_where(const vz_cpu *cpu, const vz_op_call *call) {
   const char *pa = vz_cpu_data(ops[1]), *pb = vz_cpu_data(ops[2]);
   char *po = vz_cpu_data(out);
   int64_t inner = l.shape[l.ndim - 1];
-  int64_t outer = vz_tensor_numel(out) / inner;
-  int64_t blocks = (inner + BLOCK - 1) / BLOCK;
-  int64_t tasks = outer * blocks;
+  int64_t tasks = vz_tensor_numel(out) / inner * vz_cpu_blocks(inner, BLOCK);
   int64_t sc = l.stride[0][l.ndim - 1], sa = l.stride[1][l.ndim - 1], sb = l.stride[2][l.ndim - 1];
 #pragma omp parallel for num_threads(vz_cpu_threads_for(cpu, vz_tensor_numel(out))) schedule(static)
   for (int64_t t = 0; t < tasks; t++) {
-    int64_t row = t / blocks, j0 = (t % blocks) * BLOCK;
-    int64_t n = inner - j0 < BLOCK ? inner - j0 : BLOCK;
+    vz_cpu_tile tile = vz_cpu_tile_at(t, inner, BLOCK);
+    int64_t row = tile.row, j0 = tile.col, n = tile.len;
     int64_t off[3];
     row_offsets(&l, 3, row, off);
     const uint8_t *c = pc + off[0] + j0 * sc;

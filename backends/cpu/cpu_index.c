@@ -6,6 +6,7 @@
  * dispatcher. Every index is checked before anything is written, so that a
  * bad index is reported from the calling thread. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
@@ -16,14 +17,21 @@ static inline int64_t read_id(const void *ids, vz_dtype dtype, int64_t i) {
   return dtype == VZ_I32 ? (int64_t)((const int32_t *)ids)[i] : ((const int64_t *)ids)[i];
 }
 
-/* Position of the first id outside [0, limit), or -1 when all are inside. */
-static int64_t first_bad_id(const void *ids, vz_dtype dtype, int64_t n, int64_t limit) {
+/* Fails on the first of n ids outside [0, limit): "<what> <id> at position
+ * <i> is outside [0, <limit>)", followed by " (axis <ax>)" when ax >= 0. */
+static vz_status check_ids(const char *what, const void *ids, vz_dtype dtype, int64_t n,
+                           int64_t limit, int ax) {
   for (int64_t i = 0; i < n; i++) {
     int64_t id = read_id(ids, dtype, i);
-    if (id < 0 || id >= limit)
-      return i;
+    if (id < 0 || id >= limit) {
+      char axis[32] = "";
+      if (ax >= 0)
+        snprintf(axis, sizeof axis, " (axis %d)", ax);
+      return vz_fail(VZ_ERR_INVALID_ARGUMENT, "%s %lld at position %lld is outside [0, %lld)%s",
+                     what, (long long)id, (long long)i, (long long)limit, axis);
+    }
   }
-  return -1;
+  return VZ_OK;
 }
 
 static bool is_id_dtype(vz_dtype d) { return d == VZ_I32 || d == VZ_I64; }
@@ -60,11 +68,9 @@ vz_status vz_cpu_embedding(const vz_cpu *cpu, const vz_op_call *call) {
   const int64_t vocab = table->shape[0], dim = table->shape[1];
   const int64_t n = vz_tensor_numel(ids);
   const void *id_data = vz_cpu_data(ids);
-  int64_t bad = first_bad_id(id_data, ids->dtype, n, vocab);
-  if (bad >= 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT,
-                   "embedding id %lld at position %lld is outside [0, %lld)",
-                   (long long)read_id(id_data, ids->dtype, bad), (long long)bad, (long long)vocab);
+  vz_status st = check_ids("embedding id", id_data, ids->dtype, n, vocab, -1);
+  if (st != VZ_OK)
+    return st;
   const char *tab = vz_cpu_data(table);
   float *dst = vz_cpu_data(out);
   const vz_dtype dtype = table->dtype;
@@ -104,12 +110,9 @@ vz_status vz_cpu_index_select(const vz_cpu *cpu, const vz_op_call *call) {
   const int ax = vz_axis(call->attrs.axis.axis, x->ndim);
   const int64_t n_ids = ids->shape[0], limit = x->shape[ax];
   const void *id_data = vz_cpu_data(ids);
-  int64_t bad = first_bad_id(id_data, ids->dtype, n_ids, limit);
-  if (bad >= 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT,
-                   "index_select id %lld at position %lld is outside [0, %lld) (axis %d)",
-                   (long long)read_id(id_data, ids->dtype, bad), (long long)bad, (long long)limit,
-                   ax);
+  vz_status st = check_ids("index_select id", id_data, ids->dtype, n_ids, limit, ax);
+  if (st != VZ_OK)
+    return st;
   const int64_t outer = span(x, 0, ax);
   const size_t inner_bytes = (size_t)span(x, ax + 1, x->ndim) * vz_dtype_size(x->dtype);
   const char *src = vz_cpu_data(x);
@@ -135,12 +138,9 @@ vz_status vz_cpu_gather(const vz_cpu *cpu, const vz_op_call *call) {
   const int ax = vz_axis(call->attrs.axis.axis, nd);
   const int64_t n = vz_tensor_numel(index), limit = x->shape[ax];
   const void *idx = vz_cpu_data(index);
-  int64_t bad = first_bad_id(idx, index->dtype, n, limit);
-  if (bad >= 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT,
-                   "gather index %lld at position %lld is outside [0, %lld) (axis %d)",
-                   (long long)read_id(idx, index->dtype, bad), (long long)bad, (long long)limit,
-                   ax);
+  vz_status st = check_ids("gather index", idx, index->dtype, n, limit, ax);
+  if (st != VZ_OK)
+    return st;
   /* Walk the output (the index's shape) row by row over its last axis; the
    * source offset takes the row's coordinates on every axis but `ax`. */
   int64_t xstride[VZ_MAX_DIMS], s = 1;

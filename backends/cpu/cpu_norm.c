@@ -5,8 +5,6 @@
 
 #include "backends/cpu/cpu.h"
 
-enum { COLUMN_BLOCK = 256 }; /* inner positions handed to one task */
-
 static const vz_tensor *optional_input(const vz_op_call *call, int i) {
   return call->n_inputs > i ? call->inputs[i] : NULL;
 }
@@ -27,9 +25,11 @@ bool vz_cpu_norm_supports(const vz_op_call *call) {
   return true;
 }
 
-vz_status vz_cpu_layer_norm(const vz_cpu *cpu, const vz_op_call *call) {
+/* LayerNorm (x, weight, bias) or RMSNorm (x, weight): one row of the last
+ * axis per task. */
+static vz_status norm_rows(const vz_cpu *cpu, const vz_op_call *call, bool rms) {
   const vz_tensor *xt = call->inputs[0];
-  const vz_tensor *wt = optional_input(call, 1), *bt = optional_input(call, 2);
+  const vz_tensor *wt = optional_input(call, 1), *bt = rms ? NULL : optional_input(call, 2);
   int64_t cols = xt->shape[xt->ndim - 1];
   int64_t rows = vz_tensor_numel(xt) / cols;
   const float *x = vz_cpu_data(xt);
@@ -38,28 +38,23 @@ vz_status vz_cpu_layer_norm(const vz_cpu *cpu, const vz_op_call *call) {
   float *out = vz_cpu_data(call->outputs[0]);
   float eps = call->attrs.norm.eps;
   const vz_cpu_simd *simd = cpu->simd;
-  int threads = vz_cpu_threads_for(cpu, rows * cols * 3);
+  int threads = vz_cpu_threads_for(cpu, rows * cols * (rms ? 2 : 3));
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t r = 0; r < rows; r++)
-    simd->layer_norm_row(x + r * cols, w, b, eps, cols, out + r * cols);
+  for (int64_t r = 0; r < rows; r++) {
+    if (rms)
+      simd->rms_norm_row(x + r * cols, w, eps, cols, out + r * cols);
+    else
+      simd->layer_norm_row(x + r * cols, w, b, eps, cols, out + r * cols);
+  }
   return VZ_OK;
 }
 
+vz_status vz_cpu_layer_norm(const vz_cpu *cpu, const vz_op_call *call) {
+  return norm_rows(cpu, call, false);
+}
+
 vz_status vz_cpu_rms_norm(const vz_cpu *cpu, const vz_op_call *call) {
-  const vz_tensor *xt = call->inputs[0];
-  const vz_tensor *wt = optional_input(call, 1);
-  int64_t cols = xt->shape[xt->ndim - 1];
-  int64_t rows = vz_tensor_numel(xt) / cols;
-  const float *x = vz_cpu_data(xt);
-  const float *w = wt ? vz_cpu_data(wt) : NULL;
-  float *out = vz_cpu_data(call->outputs[0]);
-  float eps = call->attrs.norm.eps;
-  const vz_cpu_simd *simd = cpu->simd;
-  int threads = vz_cpu_threads_for(cpu, rows * cols * 2);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t r = 0; r < rows; r++)
-    simd->rms_norm_row(x + r * cols, w, eps, cols, out + r * cols);
-  return VZ_OK;
+  return norm_rows(cpu, call, true);
 }
 
 /* max(norm, eps) that lets a NaN norm through, as torch's clamp_min does */
@@ -68,14 +63,10 @@ static inline float clamp_norm(float norm, float eps) { return norm < eps ? eps 
 /* x / max(||x||_2, eps) along the axis (torch.nn.functional.normalize). */
 vz_status vz_cpu_l2_normalize(const vz_cpu *cpu, const vz_op_call *call) {
   const vz_tensor *xt = call->inputs[0];
-  int ax = vz_axis(call->attrs.l2.axis, xt->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range", call->attrs.l2.axis);
-  int64_t outer = 1, n = xt->shape[ax], inner = 1;
-  for (int d = 0; d < ax; d++)
-    outer *= xt->shape[d];
-  for (int d = ax + 1; d < xt->ndim; d++)
-    inner *= xt->shape[d];
+  int64_t outer, n, inner;
+  vz_status st = vz_cpu_split_axis(xt, call->attrs.l2.axis, &outer, &n, &inner);
+  if (st != VZ_OK)
+    return st;
   const float *x = vz_cpu_data(xt);
   float *out = vz_cpu_data(call->outputs[0]);
   float eps = call->attrs.l2.eps;
@@ -92,23 +83,22 @@ vz_status vz_cpu_l2_normalize(const vz_cpu *cpu, const vz_op_call *call) {
   }
   /* Each task owns a block of inner positions of one outer index: squared
    * sums down the axis in order, then the division. */
-  int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+  int64_t tasks = outer * vz_cpu_blocks(inner, VZ_CPU_COLUMN_BLOCK);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < outer * blocks; t++) {
-    int64_t o = t / blocks, j0 = (t % blocks) * COLUMN_BLOCK;
-    int64_t len = inner - j0 < COLUMN_BLOCK ? inner - j0 : COLUMN_BLOCK;
-    const float *src = x + o * n * inner + j0;
-    float *dst = out + o * n * inner + j0;
-    float d[COLUMN_BLOCK];
-    for (int64_t j = 0; j < len; j++)
+  for (int64_t t = 0; t < tasks; t++) {
+    vz_cpu_tile c = vz_cpu_tile_at(t, inner, VZ_CPU_COLUMN_BLOCK);
+    const float *src = x + c.row * n * inner + c.col;
+    float *dst = out + c.row * n * inner + c.col;
+    float d[VZ_CPU_COLUMN_BLOCK];
+    for (int64_t j = 0; j < c.len; j++)
       d[j] = 0.0f;
     for (int64_t k = 0; k < n; k++)
-      for (int64_t j = 0; j < len; j++)
+      for (int64_t j = 0; j < c.len; j++)
         d[j] += src[k * inner + j] * src[k * inner + j];
-    for (int64_t j = 0; j < len; j++)
+    for (int64_t j = 0; j < c.len; j++)
       d[j] = clamp_norm(sqrtf(d[j]), eps);
     for (int64_t k = 0; k < n; k++)
-      simd->binary(VZ_OP_DIV, src + k * inner, 1, d, 1, dst + k * inner, len);
+      simd->binary(VZ_OP_DIV, src + k * inner, 1, d, 1, dst + k * inner, c.len);
   }
   return VZ_OK;
 }

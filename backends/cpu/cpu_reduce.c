@@ -9,18 +9,6 @@
 
 #include "backends/cpu/cpu.h"
 
-enum { COLUMN_BLOCK = 256 }; /* inner positions handed to one task */
-
-/* [outer, n, inner] around axis `ax` of x. */
-static void split_axis(const vz_tensor *x, int ax, int64_t *outer, int64_t *n, int64_t *inner) {
-  *outer = *inner = 1;
-  for (int d = 0; d < ax; d++)
-    *outer *= x->shape[d];
-  *n = x->shape[ax];
-  for (int d = ax + 1; d < x->ndim; d++)
-    *inner *= x->shape[d];
-}
-
 static bool is_f32_input(const vz_op_call *call) {
   const vz_tensor *x = call->inputs[0];
   return x && x->dtype == VZ_F32 && vz_tensor_is_contiguous(x);
@@ -37,11 +25,10 @@ static inline float max_nan(float acc, float v) { return (v > acc || isnan(v)) ?
 
 vz_status vz_cpu_reduce(const vz_cpu *cpu, const vz_op_call *call) {
   const vz_tensor *xt = call->inputs[0];
-  int ax = vz_axis(call->attrs.reduce.axis, xt->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range", call->attrs.reduce.axis);
   int64_t outer, n, inner;
-  split_axis(xt, ax, &outer, &n, &inner);
+  vz_status st = vz_cpu_split_axis(xt, call->attrs.reduce.axis, &outer, &n, &inner);
+  if (st != VZ_OK)
+    return st;
   const float *x = vz_cpu_data(xt);
   float *out = vz_cpu_data(call->outputs[0]);
   vz_op_kind op = call->op;
@@ -59,26 +46,25 @@ vz_status vz_cpu_reduce(const vz_cpu *cpu, const vz_op_call *call) {
   }
   /* Column sums: each task owns a block of inner positions of one outer
    * index and walks the n rows in order. */
-  int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+  int64_t tasks = outer * vz_cpu_blocks(inner, VZ_CPU_COLUMN_BLOCK);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < outer * blocks; t++) {
-    int64_t o = t / blocks, j0 = (t % blocks) * COLUMN_BLOCK;
-    int64_t len = inner - j0 < COLUMN_BLOCK ? inner - j0 : COLUMN_BLOCK;
-    const float *src = x + o * n * inner + j0;
-    float *dst = out + o * inner + j0;
-    memcpy(dst, src, (size_t)len * sizeof *dst);
+  for (int64_t t = 0; t < tasks; t++) {
+    vz_cpu_tile c = vz_cpu_tile_at(t, inner, VZ_CPU_COLUMN_BLOCK);
+    const float *src = x + c.row * n * inner + c.col;
+    float *dst = out + c.row * inner + c.col;
+    memcpy(dst, src, (size_t)c.len * sizeof *dst);
     for (int64_t k = 1; k < n; k++) {
       const float *row = src + k * inner;
       if (op == VZ_OP_MAX) {
-        for (int64_t j = 0; j < len; j++)
+        for (int64_t j = 0; j < c.len; j++)
           dst[j] = max_nan(dst[j], row[j]);
       } else {
-        simd->binary(VZ_OP_ADD, dst, 1, row, 1, dst, len);
+        simd->binary(VZ_OP_ADD, dst, 1, row, 1, dst, c.len);
       }
     }
     if (op == VZ_OP_MEAN) {
       float count = (float)n;
-      simd->binary(VZ_OP_DIV, dst, 1, &count, 0, dst, len);
+      simd->binary(VZ_OP_DIV, dst, 1, &count, 0, dst, c.len);
     }
   }
   return VZ_OK;
@@ -157,23 +143,21 @@ bool vz_cpu_argmax_supports(const vz_op_call *call) {
 
 vz_status vz_cpu_argmax(const vz_cpu *cpu, const vz_op_call *call) {
   const vz_tensor *xt = call->inputs[0];
-  int ax = vz_axis(call->attrs.axis.axis, xt->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range", call->attrs.axis.axis);
   int64_t outer, n, inner;
-  split_axis(xt, ax, &outer, &n, &inner);
+  vz_status st = vz_cpu_split_axis(xt, call->attrs.axis.axis, &outer, &n, &inner);
+  if (st != VZ_OK)
+    return st;
   const float *x = vz_cpu_data(xt);
   int64_t *out = vz_cpu_data(call->outputs[0]);
-  int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+  int64_t tasks = outer * vz_cpu_blocks(inner, VZ_CPU_COLUMN_BLOCK);
   int threads = vz_cpu_threads_for(cpu, outer * n * inner);
   /* The first largest entry; NaN counts as the largest (first NaN wins). */
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < outer * blocks; t++) {
-    int64_t o = t / blocks, j0 = (t % blocks) * COLUMN_BLOCK;
-    int64_t len = inner - j0 < COLUMN_BLOCK ? inner - j0 : COLUMN_BLOCK;
-    const float *src = x + o * n * inner + j0;
-    int64_t *dst = out + o * inner + j0;
-    for (int64_t j = 0; j < len; j++) {
+  for (int64_t t = 0; t < tasks; t++) {
+    vz_cpu_tile c = vz_cpu_tile_at(t, inner, VZ_CPU_COLUMN_BLOCK);
+    const float *src = x + c.row * n * inner + c.col;
+    int64_t *dst = out + c.row * inner + c.col;
+    for (int64_t j = 0; j < c.len; j++) {
       float best = src[j];
       int64_t at = 0;
       for (int64_t k = 1; k < n && !isnan(best); k++) {
@@ -283,48 +267,40 @@ bool vz_cpu_cumsum_supports(const vz_op_call *call) {
          (x->dtype == VZ_F32 || x->dtype == VZ_I32 || x->dtype == VZ_I64);
 }
 
-/* out[k] = out[k-1] + x[k] along the axis, in order; integers wrap. */
-#define CUMSUM_BLOCK(T, U)                                                                         \
+/* out[k] = out[k-1] + x[k] along the axis, in order, over one tile's
+ * columns; the sums are taken in U, so that integers wrap. */
+#define CUMSUM_TILE(T, U)                                                                          \
   do {                                                                                             \
     const T *src = (const T *)xp + base;                                                           \
     T *dst = (T *)op + base;                                                                       \
-    for (int64_t j = 0; j < len; j++)                                                              \
+    for (int64_t j = 0; j < c.len; j++)                                                            \
       dst[j] = src[j];                                                                             \
     for (int64_t k = 1; k < n; k++)                                                                \
-      for (int64_t j = 0; j < len; j++)                                                            \
+      for (int64_t j = 0; j < c.len; j++)                                                          \
         dst[k * inner + j] = (T)((U)dst[(k - 1) * inner + j] + (U)src[k * inner + j]);             \
   } while (0)
 
 vz_status vz_cpu_cumsum(const vz_cpu *cpu, const vz_op_call *call) {
   const vz_tensor *xt = call->inputs[0];
-  int ax = vz_axis(call->attrs.axis.axis, xt->ndim);
-  if (ax < 0)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "axis %d is out of range", call->attrs.axis.axis);
   int64_t outer, n, inner;
-  split_axis(xt, ax, &outer, &n, &inner);
+  vz_status st = vz_cpu_split_axis(xt, call->attrs.axis.axis, &outer, &n, &inner);
+  if (st != VZ_OK)
+    return st;
   const void *xp = vz_cpu_data(xt);
   void *op = vz_cpu_data(call->outputs[0]);
   vz_dtype dt = xt->dtype;
-  int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+  int64_t tasks = outer * vz_cpu_blocks(inner, VZ_CPU_COLUMN_BLOCK);
   int threads = vz_cpu_threads_for(cpu, outer * n * inner);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < outer * blocks; t++) {
-    int64_t o = t / blocks, j0 = (t % blocks) * COLUMN_BLOCK;
-    int64_t len = inner - j0 < COLUMN_BLOCK ? inner - j0 : COLUMN_BLOCK;
-    int64_t base = o * n * inner + j0;
-    if (dt == VZ_F32) {
-      const float *src = (const float *)xp + base;
-      float *dst = (float *)op + base;
-      for (int64_t j = 0; j < len; j++)
-        dst[j] = src[j];
-      for (int64_t k = 1; k < n; k++)
-        for (int64_t j = 0; j < len; j++)
-          dst[k * inner + j] = dst[(k - 1) * inner + j] + src[k * inner + j];
-    } else if (dt == VZ_I32) {
-      CUMSUM_BLOCK(int32_t, uint32_t);
-    } else {
-      CUMSUM_BLOCK(int64_t, uint64_t);
-    }
+  for (int64_t t = 0; t < tasks; t++) {
+    vz_cpu_tile c = vz_cpu_tile_at(t, inner, VZ_CPU_COLUMN_BLOCK);
+    int64_t base = c.row * n * inner + c.col;
+    if (dt == VZ_F32)
+      CUMSUM_TILE(float, float);
+    else if (dt == VZ_I32)
+      CUMSUM_TILE(int32_t, uint32_t);
+    else
+      CUMSUM_TILE(int64_t, uint64_t);
   }
   return VZ_OK;
 }
