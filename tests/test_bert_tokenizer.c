@@ -140,7 +140,7 @@ static void test_multilingual(const vz_bert_tokenizer *tok, const vz_bert_tokeni
   }
   /* Inputs: one JSON string a line. */
   int n_inputs = 0;
-  for (char *p = txt; *p; p++)
+  for (char *p = txt; *p && n_inputs < 1000000; p++)
     n_inputs += *p == '\n';
   const char **inputs = calloc((size_t)n_inputs, sizeof *inputs);
   json_object **objs = calloc((size_t)n_inputs, sizeof *objs);

@@ -13,5 +13,8 @@ int vz_cmd_info(int argc, char **argv);
 int vz_cmd_bench(int argc, char **argv);
 int vz_cmd_convert(int argc, char **argv);
 int vz_cmd_inspect(int argc, char **argv);
+int vz_cmd_list(int argc, char **argv);
+int vz_cmd_show(int argc, char **argv);
+int vz_cmd_embed(int argc, char **argv);
 
 #endif

@@ -10,6 +10,9 @@ static const vz_command commands[] = {
     {"bench", "run a benchmark (bench gemm ...)", vz_cmd_bench},
     {"convert", "convert checkpoints (LAVIS, HF, MindFormers namings)", vz_cmd_convert},
     {"inspect", "list the tensors of a checkpoint (--json: with SHA-256)", vz_cmd_inspect},
+    {"list", "list the model zoo (the names show and the pipelines take)", vz_cmd_list},
+    {"embed", "BLIP-2 stage-1 image/text features, ITC and ITM (--json)", vz_cmd_embed},
+    {"show", "print a model's configuration as YAML (--set KEY=VALUE)", vz_cmd_show},
 };
 
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };

@@ -7,11 +7,13 @@
 #include "vlzoo/convert.h"
 #include "vlzoo/dtype.h"
 #include "vlzoo/image.h"
+#include "vlzoo/model.h"
 #include "vlzoo/ops.h"
 #include "vlzoo/status.h"
 #include "vlzoo/tensor.h"
 #include "vlzoo/tokenizer.h"
 #include "vlzoo/version.h"
 #include "vlzoo/weights.h"
+#include "vlzoo/zoo.h"
 
 #endif
