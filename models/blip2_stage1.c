@@ -73,9 +73,6 @@ static vz_status load_parts(vz_blip2_stage1 *m, vz_loader *ld) {
         m->lm_decoder_w = vz_load_mat(ld, V, H, LM "decoder.weight");
     }
     m->lm_bias = vz_load_vec(ld, V, vz_load_has(ld, LM "bias") ? LM "bias" : LM "decoder.bias");
-    if (p->qformer.dec_token_id < 0 || p->qformer.dec_token_id >= V)
-      return vz_fail(VZ_ERR_INVALID_ARGUMENT, "qformer.dec_token_id %d is outside the vocabulary",
-                     p->qformer.dec_token_id);
   }
 
   m->temp = p->default_temp;
@@ -449,6 +446,12 @@ vz_status vz_blip2_lm_loss(const vz_blip2_stage1 *m, const vz_tensor *image_embe
     goto done;
   }
   const int64_t B = ids->shape[0], L = ids->shape[1], V = m->p.qformer.vocab_size;
+  if (m->p.qformer.dec_token_id < 0 || m->p.qformer.dec_token_id >= V) {
+    st = vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                 "[DEC] id %d is outside the vocabulary of %lld (qformer_config.bos_token_id)",
+                 m->p.qformer.dec_token_id, (long long)V);
+    goto done;
+  }
   /* decoder ids: position 0 becomes [DEC] */
   dec = malloc((size_t)(B * L) * sizeof *dec);
   if (!dec) {

@@ -290,14 +290,14 @@ vz_status vz_config_stage1_params(const vz_config *cfg, vz_blip2_stage1_params *
   /* MindFormers' bos_token_id is [DEC] (LAVIS' bos for ITG). */
   q->dec_token_id = (int)r_int_def(&r, "qformer_config.bos_token_id", true, 30522, 0, MAX_VOCAB);
   q->pad_token_id = (int)r_int_def(&r, "qformer_config.pad_token_id", true, 0, 0, MAX_VOCAB);
-  /* Stage 1 embeds text: its special ids must have rows (stage 2 has no
-   * text side). */
-  if (r.st == VZ_OK && !vz_config_has(cfg, "text_config") &&
-      (q->dec_token_id >= q->vocab_size || q->pad_token_id >= q->vocab_size))
+  /* Stage 1 embeds text: padding must have a row (stage 2 has no text
+   * side). [DEC] matters only to the LM head, which checks it on loading
+   * (Hugging Face configs, which have no LM head, leave bos_token_id unset). */
+  if (r.st == VZ_OK && !vz_config_has(cfg, "text_config") && q->pad_token_id >= q->vocab_size)
     r_fail(&r, VZ_ERR_INVALID_ARGUMENT,
-           "qformer_config.bos_token_id %d / pad_token_id %d outside the %d rows of the "
-           "vocabulary (vocab_size + special_token_nums)",
-           q->dec_token_id, q->pad_token_id, q->vocab_size);
+           "qformer_config.pad_token_id %d is outside the %d rows of the vocabulary "
+           "(vocab_size + special_token_nums)",
+           q->pad_token_id, q->vocab_size);
   if (r.st == VZ_OK && q->hidden_size % q->num_heads != 0)
     r_fail(&r, VZ_ERR_INVALID_ARGUMENT,
            "qformer_config.hidden_size %d is not a multiple of num_attention_heads %d",

@@ -383,10 +383,10 @@ static void test_overrides(void) {
     CHECK_OK(vz_config_set(bad, "weights_origin", "pytorch"));
     CHECK_FAILS(vz_config_stage1_params(bad, &p), VZ_ERR_INVALID_ARGUMENT);
     CHECK_OK(vz_config_set(bad, "weights_origin", "hf"));
-    CHECK_OK(vz_config_set(bad, "qformer_config.special_token_nums", "0"));
+    CHECK_OK(vz_config_set(bad, "qformer_config.pad_token_id", "30523"));
     CHECK_FAILS(vz_config_stage1_params(bad, &p), VZ_ERR_INVALID_ARGUMENT);
-    CHECK(contains(vz_last_error(), "bos_token_id 30522"));
-    CHECK_OK(vz_config_set(bad, "qformer_config.special_token_nums", "1"));
+    CHECK(contains(vz_last_error(), "pad_token_id 30523"));
+    CHECK_OK(vz_config_set(bad, "qformer_config.pad_token_id", "0"));
     CHECK_OK(vz_config_stage1_params(bad, &p));
     CHECK(p.itc_pooling == VZ_ITC_FIRST_QUERY);
     vz_config_free(bad);
