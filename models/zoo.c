@@ -653,14 +653,17 @@ vz_status vz_config_tokenizer_path(const vz_config *cfg, const char *weights_pat
       try_tokenizer_dir(&s, name);
     else
       try_path(&s, name, false);
-    if (!s.found && dir && name[0] != '/') {
+    /* A bare name is looked up in the config's folder and the weight
+     * folders; a path was tried as it is above. */
+    bool bare = !strchr(name, '/');
+    if (!s.found && bare && dir) {
       snprintf(buf, sizeof buf, "%s", dir);
       try_tokenizer_in(&s, buf, name);
     }
     vlzoo_home(home, sizeof home);
-    if (!s.found && home[0])
+    if (!s.found && bare && home[0])
       try_tokenizer_in(&s, home, name);
-    const char *builtin = VLZOO_WEIGHTS_DIRS;
+    const char *builtin = bare ? VLZOO_WEIGHTS_DIRS : "";
     while (*builtin && !s.found) {
       const char *colon = strchr(builtin, ':');
       size_t len = colon ? (size_t)(colon - builtin) : strlen(builtin);

@@ -12,7 +12,7 @@ packages=(
   ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd  # OpenCL backend
   libjpeg-dev libpng-dev # image decoding
   libutf8proc-dev        # Unicode normalization for the tokenizers
-  libopenblas-dev        # the GEMM benchmark's second competitor
+  libopenblas-dev jq bc  # the benchmarks: GEMM competitor and result summaries
 )
 
 missing=()
