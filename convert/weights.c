@@ -7,6 +7,7 @@
  * vz_weights_close. vz_weights_data may assemble and cache a copy, so one
  * vz_weights must not be used from two threads at once. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -658,6 +659,29 @@ vz_status vz_weights_data(vz_weights *w, size_t i, const void **data, size_t *nb
   t->assembled = buf;
   *data = buf;
   return VZ_OK;
+}
+
+/* Drops the whole pages inside [bytes, bytes + n) from this process. */
+static void drop_pages(const uint8_t *bytes, size_t n) {
+  long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0 || n == 0)
+    return;
+  uintptr_t begin = ((uintptr_t)bytes + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+  uintptr_t end = ((uintptr_t)bytes + n) / (uintptr_t)page * (uintptr_t)page;
+  if (end > begin)
+    madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
+void vz_weights_release(vz_weights *w, size_t i) {
+  if (!w || i >= w->list.count)
+    return;
+  vz_source_tensor *t = &w->list.items[i];
+  free(t->assembled);
+  t->assembled = NULL;
+  for (size_t p = 0; p < t->n_pieces; p++)
+    drop_pages(t->pieces[p].bytes, t->pieces[p].nbytes);
+  if (t->n_pieces == 0 && t->storage && is_contiguous(t))
+    drop_pages(t->storage + (size_t)t->offset * vz_dtype_size(t->info.dtype), t->info.nbytes);
 }
 
 /* ---- Writers ---- */

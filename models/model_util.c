@@ -80,6 +80,8 @@ static vz_tensor *load_va(vz_loader *ld, vz_dtype as, int ndim, const int64_t *s
   } else {
     t = raw;
   }
+  /* The model holds its own copy now; the file's pages need not stay. */
+  vz_weights_release(ld->w, index);
   if (st != VZ_OK) {
     ld->st = vz_fail_context(st, "loading %s: ", name);
     return NULL;

@@ -51,6 +51,13 @@ vz_status vz_weights_find(const vz_weights *w, const char *name, size_t *index);
  * byte orders) and kept until close. */
 vz_status vz_weights_data(vz_weights *w, size_t i, const void **data, size_t *nbytes);
 
+/* Says that tensor i's bytes are no longer needed (a model copied them):
+ * an assembled copy is freed, and mapped pages are dropped from this
+ * process's memory (they stay in the page cache, so reading the tensor
+ * again still works, only slower). Keeps a model's peak memory near its
+ * weights' size while it loads. */
+void vz_weights_release(vz_weights *w, size_t i);
+
 /* ---- Writers ---- */
 
 typedef struct vz_weights_writer vz_weights_writer;
