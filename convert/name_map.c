@@ -387,52 +387,8 @@ const vz_map_model *vz_map_model_find(const char *name) {
 
 const char *const *vz_map_model_names(void) { return model_names; }
 
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 64 || lb > 64)
-    return (size_t)-1;
-  size_t row[65];
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-      size_t best = sub;
-      if (row[j] + 1 < best)
-        best = row[j] + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb];
-}
-
 const char *vz_map_model_suggest(const char *name, char *buf, size_t size) {
-  if (!buf || size == 0)
-    return buf;
-  buf[0] = '\0';
-  if (!name)
-    return buf;
-  size_t limit = strlen(name) / 3 + 2, used = 0;
-  int shown = 0;
-  for (size_t pass = 0; pass <= limit && shown < 3; pass++)
-    for (size_t i = 0; i < N_ROWS(models) && shown < 3; i++) {
-      size_t d = edit_distance(name, models[i].name);
-      bool contains = strstr(models[i].name, name) != NULL && strlen(name) >= 4;
-      if (!(d == pass || (pass == 0 && contains && d != 0)))
-        continue;
-      int w = snprintf(buf + used, size - used, "%s%s", shown ? ", " : "", models[i].name);
-      if (w < 0 || (size_t)w >= size - used)
-        return buf;
-      used += (size_t)w;
-      shown++;
-    }
-  return buf;
+  return vz_closest_names(name, model_names, N_ROWS(models), 3, buf, size);
 }
 
 /* ---- Namings ---- */

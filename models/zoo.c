@@ -35,62 +35,6 @@ const char *vz_zoo_description(const char *name) {
   return f ? f->description : NULL;
 }
 
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 128 || lb > 128)
-    return (size_t)-1;
-  size_t row[129];
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-      if (up + 1 < best)
-        best = up + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb];
-}
-
-const char *vz_closest_names(const char *name, const char *const *candidates, size_t n,
-                             int max_shown, char *buf, size_t size) {
-  if (!buf || size == 0)
-    return buf;
-  buf[0] = '\0';
-  if (!name || !candidates)
-    return buf;
-  enum { MAX_CANDIDATES = 1024 };
-  if (n > MAX_CANDIDATES)
-    n = MAX_CANDIDATES;
-  bool shown_flag[MAX_CANDIDATES] = {false};
-  size_t limit = strlen(name) / 3 + 2, used = 0;
-  int shown = 0;
-  /* Pass 0 takes the names that contain `name`, pass d those at distance d. */
-  for (size_t pass = 0; pass <= limit && shown < max_shown; pass++)
-    for (size_t i = 0; i < n && shown < max_shown; i++) {
-      if (shown_flag[i] || !candidates[i])
-        continue;
-      size_t d = edit_distance(name, candidates[i]);
-      bool contains = strlen(name) >= 4 && strstr(candidates[i], name) != NULL;
-      if (d == 0 || !(d == pass || (pass == 0 && contains)))
-        continue;
-      int w = snprintf(buf + used, size - used, "%s%s", shown ? ", " : "", candidates[i]);
-      if (w < 0 || (size_t)w >= size - used)
-        return buf;
-      used += (size_t)w;
-      shown_flag[i] = true;
-      shown++;
-    }
-  return buf;
-}
-
 const char *vz_zoo_suggest(const char *name, char *buf, size_t size) {
   return vz_closest_names(name, vz_zoo_name_list, vz_zoo_file_count, 3, buf, size);
 }

@@ -24,11 +24,4 @@ extern const char *const vz_zoo_name_list[];
  * file's, or the model folder), or NULL for a zoo name. */
 const char *vz_config_dir(const vz_config *cfg);
 
-/* Writes into buf the candidates closest to `name` (case-insensitive edit
- * distance at most strlen(name) / 3 + 2, or containing `name` when it has
- * at least 4 characters), ", "-separated, at most `max_shown`, nearest
- * first. buf is "" when none is close. */
-const char *vz_closest_names(const char *name, const char *const *candidates, size_t n,
-                             int max_shown, char *buf, size_t size);
-
 #endif

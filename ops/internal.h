@@ -134,6 +134,13 @@ int vz_t5_bucket(int64_t relative, bool bidirectional, int num_buckets, int max_
 vz_status vz_run_op(vz_op_kind op, int n_inputs, const vz_tensor *const *inputs,
                     const vz_op_attrs *attrs, vz_tensor **out0, vz_tensor **out1);
 
+/* Writes into buf the candidates closest to `name`, for "did you mean"
+ * messages: those containing it (when it has 4 or more characters), then
+ * those at case-insensitive edit distance 0, 1, ... up to strlen(name) / 3 + 2,
+ * ", "-separated, at most `max_shown`. buf is "" when none is close. */
+const char *vz_closest_names(const char *name, const char *const *candidates, size_t n,
+                             int max_shown, char *buf, size_t size);
+
 /* Registry (backends/registry.c). */
 const vz_backend_iface *vz_backend_find(const char *name);
 
