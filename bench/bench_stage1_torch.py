@@ -46,21 +46,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_IMAGE = "../shared/assets/images/merlion.png"
 GEMM_SHAPES = [(257, 1408, 1408), (257, 6144, 1408), (257, 1408, 6144)]  # M, N, K
 
-
-def config_dict():
-    """blip2_stage1_vit_g's sizes (zoo-configs/blip2_stage1_vit_g.yaml), as transformers
-    names them; the same as make_blip2_parity.py's full_config()."""
-    return {
-        "vision_config": {"image_size": 224, "patch_size": 14, "hidden_size": 1408,
-                          "num_hidden_layers": 39, "num_attention_heads": 16,
-                          "intermediate_size": 6144, "layer_norm_eps": 1e-6, "qkv_bias": True},
-        "qformer_config": {"vocab_size": 30523, "hidden_size": 768, "num_hidden_layers": 12,
-                           "num_attention_heads": 12, "intermediate_size": 3072,
-                           "max_position_embeddings": 512, "cross_attention_frequency": 2,
-                           "encoder_hidden_size": 1408, "use_qformer_text_input": True,
-                           "layer_norm_eps": 1e-12},
-        "num_query_tokens": 32, "image_text_hidden_size": 256,
-    }
+# blip2_stage1_vit_g's sizes come from the parity script, so both agree.
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "fixtures"))
+import make_blip2_parity as mbp  # noqa: E402
 
 
 def status_bytes(key):
@@ -149,7 +137,7 @@ def main():
     from PIL import Image
     import PIL
 
-    cfg = Blip2Config(**config_dict())
+    cfg = Blip2Config(**mbp.full_config())
     size = cfg.vision_config.image_size
     proc, proc_name = image_processor(size)
     rss_start = status_bytes("VmRSS")
