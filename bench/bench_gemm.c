@@ -1,8 +1,9 @@
 /* bench_gemm: vlzoo's matmul against oneDNN's own f32 matmul primitive and
- * OpenBLAS on the ViT-g layer shapes, interleaved round-robin in one
+ * OpenBLAS on the ViT-g layer shapes, and on the OpenCL backend (our GEMM
+ * kernels and CLBlast's) when it runs here, interleaved round-robin in one
  * process so that all variants see the same machine state. Prints one JSON
  * line per shape. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep, setenv */
 #include <dnnl.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -21,24 +22,42 @@
 #include "bench/bench_util.h"
 #include "vlzoo/vlzoo.h"
 
-enum { VARIANTS = 4, MAX_RETRIES = 8 };
+enum { VARIANTS = 6, MAX_RETRIES = 8 };
 #define MIN_CPU_SHARE 0.85
-enum { V_F32, V_BF16, V_ONEDNN, V_OPENBLAS };
+enum { V_F32, V_BF16, V_ONEDNN, V_OPENBLAS, V_OPENCL, V_CLBLAST };
 static const char *const variant_names[VARIANTS] = {"vlzoo_f32", "vlzoo_bf16", "onednn",
-                                                    "openblas"};
+                                                    "openblas",  "opencl",     "clblast"};
+
+/* The OpenCL backend twice, with our GEMM kernels and with CLBlast's
+ * (VLZOO_OPENCL_GEMM is read when a backend is made); NULL where OpenCL
+ * does not run. */
+static vz_backend *opencl_with(const char *gemm) {
+  setenv("VLZOO_OPENCL_GEMM", gemm, 1);
+  vz_backend *be = NULL;
+  if (vz_backend_create("opencl", &be) != VZ_OK)
+    be = NULL;
+  unsetenv("VLZOO_OPENCL_GEMM");
+  return be;
+}
 
 static void usage(FILE *to) {
-  fprintf(to, "usage: bench_gemm [--m M --n N --k K] [--rounds R] [--threads T]\n\n"
+  fprintf(to, "usage: bench_gemm [--m M --n N --k K [--only]] [--rounds R] [--threads T]\n\n"
               "For the ViT-g shapes 257x1408x1408, 257x6144x1408 and 257x1408x6144 (MxNxK; and\n"
-              "M x N x K when given) times, interleaved round-robin over R rounds (default 15):\n"
+              "M x N x K when given; with --only, that one alone) times, interleaved round-robin\n"
+              "over R rounds (default 15):\n"
               "  vlzoo_f32   vz_matmul, f32 [M,K] x f32 weight [N,K] transposed\n"
               "  vlzoo_bf16  the same with the weight in bf16\n"
               "  onednn      oneDNN's f32 matmul primitive (src ab, weights [N,K] as ba),\n"
               "              created once outside the timing\n"
               "  openblas    cblas_sgemm(RowMajor, NoTrans, Trans) when built with OpenBLAS\n"
+              "  opencl      vz_matmul on the OpenCL backend with our GEMM kernels (operands\n"
+              "              on the device; each call waited for), when OpenCL runs here\n"
+              "  clblast     the same with CLBlast's GEMM (VLZOO_OPENCL_GEMM=clblast)\n"
               "all with T threads (default: VLZOO_THREADS, else every processor). Prints one\n"
               "JSON line per shape: median GFLOP/s of each, the ratios vlzoo_f32/onednn,\n"
-              "vlzoo_f32/openblas and vlzoo_bf16/vlzoo_f32, and the bf16 result's error\n"
+              "vlzoo_f32/openblas, vlzoo_bf16/vlzoo_f32, opencl/vlzoo_f32 and\n"
+              "clblast/vlzoo_f32, the OpenCL results' largest relative difference from the\n"
+              "CPU's, and the bf16 result's error\n"
               "against the f32 one on N(0,1) data: bf16_max_rel_err = max |err| / rms(f32\n"
               "result), bf16_rms_rel_err = ||err|| / ||f32 result||. A sample during which the\n"
               "process got less than 85%% of T cores' time (another process ran) is taken again,\n"
@@ -122,7 +141,55 @@ static json_object *maybe_double(bool have, double v) {
 }
 
 /* Times every variant on one shape; prints its JSON line. */
-static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int threads) {
+/* The f32 matmul on an OpenCL backend: operands uploaded once, the output
+ * made by a first (warm-up, kernel-building) call. */
+typedef struct device_mm {
+  vz_backend *be;
+  vz_tensor *a, *w, *out;
+} device_mm;
+
+static bool device_init(device_mm *d, vz_backend *be, long m, long n, long k, const float *a,
+                        const float *w) {
+  memset(d, 0, sizeof *d);
+  if (!be)
+    return true;
+  d->be = be;
+  int64_t as[2] = {m, k}, ws[2] = {n, k};
+  return vz_tensor_from_host(be, VZ_F32, 2, as, a, (size_t)(m * k) * 4, &d->a) == VZ_OK &&
+         vz_tensor_from_host(be, VZ_F32, 2, ws, w, (size_t)(n * k) * 4, &d->w) == VZ_OK &&
+         vz_matmul(d->a, d->w, false, true, &d->out) == VZ_OK &&
+         vz_backend_synchronize(be) == VZ_OK;
+}
+
+static bool device_run(device_mm *d) {
+  return vz_matmul(d->a, d->w, false, true, &d->out) == VZ_OK &&
+         vz_backend_synchronize(d->be) == VZ_OK;
+}
+
+static void device_free(device_mm *d) {
+  vz_tensor_free(d->a);
+  vz_tensor_free(d->w);
+  vz_tensor_free(d->out);
+}
+
+/* max |device - cpu| / max |cpu| over the result */
+static double device_difference(const device_mm *d, const float *ref, size_t nc) {
+  float *got = malloc(nc * sizeof *got);
+  double err = -1, scale = 0;
+  if (got && vz_tensor_to_host(d->out, got, nc * 4) == VZ_OK) {
+    err = 0;
+    for (size_t i = 0; i < nc; i++) {
+      err = fmax(err, fabs((double)got[i] - ref[i]));
+      scale = fmax(scale, fabs(ref[i]));
+    }
+    err = scale > 0 ? err / scale : err;
+  }
+  free(got);
+  return err;
+}
+
+static int run_shape(vz_backend *be, vz_backend *const ocl[2], long m, long n, long k, int rounds,
+                     int threads) {
   size_t na = (size_t)(m * k), nw = (size_t)(n * k), nc = (size_t)(m * n);
   float *a = malloc(na * sizeof *a), *w = malloc(nw * sizeof *w), *c = malloc(nc * sizeof *c);
   uint16_t *wh = malloc(nw * sizeof *wh);
@@ -142,6 +209,8 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
   int64_t as[2] = {m, k}, ws[2] = {n, k};
   vz_tensor *ta = NULL, *tw = NULL, *twh = NULL, *out32 = NULL, *out16 = NULL;
   onednn_mm dn;
+  device_mm dev[2];
+  memset(dev, 0, sizeof dev);
   int rc = 1;
   if (vz_tensor_from_host(be, VZ_F32, 2, as, a, na * 4, &ta) != VZ_OK ||
       vz_tensor_from_host(be, VZ_F32, 2, ws, w, nw * 4, &tw) != VZ_OK ||
@@ -154,6 +223,13 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
   if (!onednn_init(&dn, m, n, k, a, w, c)) {
     fprintf(stderr, "bench_gemm: cannot make oneDNN's f32 matmul primitive\n");
     goto done;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (!device_init(&dev[i], ocl[i], m, n, k, a, w)) {
+      fprintf(stderr, "bench_gemm: OpenCL (%s): %s\n", variant_names[V_OPENCL + i],
+              vz_last_error());
+      goto done_dev;
+    }
   }
   omp_set_num_threads(threads); /* oneDNN's primitive runs on this OpenMP runtime */
 #ifdef VLZOO_BENCH_OPENBLAS
@@ -171,7 +247,7 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
   int rejected = 0;
   for (int r = 0; r < rounds; r++) {
     for (int v = 0; v < VARIANTS; v++) {
-      if (v == V_OPENBLAS && !have_openblas)
+      if ((v == V_OPENBLAS && !have_openblas) || (v >= V_OPENCL && !dev[v - V_OPENCL].be))
         continue;
       /* A sample counts when this process had its threads' worth of CPU
        * time while it ran: on a shared machine, one that another process
@@ -185,6 +261,8 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
         case V_F32: ok = vz_matmul(ta, tw, false, true, &out32) == VZ_OK; break;
         case V_BF16: ok = vz_matmul(ta, twh, false, true, &out16) == VZ_OK; break;
         case V_ONEDNN: ok = onednn_run(&dn); break;
+        case V_OPENCL:
+        case V_CLBLAST: ok = device_run(&dev[v - V_OPENCL]); break;
         case V_OPENBLAS:
 #ifdef VLZOO_BENCH_OPENBLAS
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, a,
@@ -196,7 +274,7 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
         double used = cpu_ms() - c0;
         if (!ok) {
           fprintf(stderr, "bench_gemm: %s failed: %s\n", variant_names[v], vz_last_error());
-          goto done_dn;
+          goto done_dev;
         }
         if (used >= MIN_CPU_SHARE * times[v][r] * threads || attempt == MAX_RETRIES)
           break;
@@ -211,9 +289,9 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
   for (int v = 0; v < VARIANTS; v++)
     gf[v] = flop / (bench_median(times[v], rounds) * 1e6);
 
-  /* bf16 against f32 on the same N(0,1) data */
+  /* bf16 against f32 on the same N(0,1) data; OpenCL against the CPU */
   float *r32 = malloc(nc * sizeof *r32), *r16 = malloc(nc * sizeof *r16);
-  double err2 = 0, ref2 = 0, maxerr = 0;
+  double err2 = 0, ref2 = 0, maxerr = 0, dev_diff[2] = {-1, -1};
   if (r32 && r16 && vz_tensor_to_host(out32, r32, nc * 4) == VZ_OK &&
       vz_tensor_to_host(out16, r16, nc * 4) == VZ_OK) {
     for (size_t i = 0; i < nc; i++) {
@@ -222,9 +300,13 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
       ref2 += (double)r32[i] * r32[i];
       maxerr = e > maxerr ? e : maxerr;
     }
+    for (int i = 0; i < 2; i++)
+      if (dev[i].be)
+        dev_diff[i] = device_difference(&dev[i], r32, nc);
   }
   free(r32);
   free(r16);
+  bool have_ocl[2] = {dev[0].be != NULL, dev[1].be != NULL};
 
   json_object *o = json_object_new_object();
   json_object_object_add(o, "m", json_object_new_int64(m));
@@ -252,6 +334,17 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
   json_object_object_add(o, "vlzoo_f32_vs_openblas",
                          maybe_double(have_openblas, gf[V_F32] / gf[V_OPENBLAS]));
   json_object_object_add(o, "vlzoo_bf16_vs_f32", json_object_new_double(gf[V_BF16] / gf[V_F32]));
+  json_object_object_add(o, "opencl_gflops", maybe_double(have_ocl[0], gf[V_OPENCL]));
+  json_object_object_add(o, "clblast_gflops", maybe_double(have_ocl[1], gf[V_CLBLAST]));
+  json_object_object_add(o, "opencl_vs_vlzoo_f32",
+                         maybe_double(have_ocl[0], gf[V_OPENCL] / gf[V_F32]));
+  json_object_object_add(o, "clblast_vs_vlzoo_f32",
+                         maybe_double(have_ocl[1], gf[V_CLBLAST] / gf[V_F32]));
+  json_object_object_add(o, "opencl_max_rel_diff", maybe_double(have_ocl[0], dev_diff[0]));
+  json_object_object_add(o, "clblast_max_rel_diff", maybe_double(have_ocl[1], dev_diff[1]));
+  json_object_object_add(o, "opencl_device",
+                         have_ocl[0] ? json_object_new_string(vz_backend_description(dev[0].be))
+                                     : NULL);
   json_object_object_add(o, "bf16_max_rel_err",
                          json_object_new_double(maxerr / sqrt(ref2 / (double)nc)));
   json_object_object_add(o, "bf16_rms_rel_err", json_object_new_double(sqrt(err2 / ref2)));
@@ -259,7 +352,9 @@ static int run_shape(vz_backend *be, long m, long n, long k, int rounds, int thr
   fflush(stdout);
   json_object_put(o);
   rc = 0;
-done_dn:
+done_dev:
+  for (int i = 0; i < 2; i++)
+    device_free(&dev[i]);
   onednn_free(&dn);
 done:
   vz_tensor_free(ta);
@@ -278,11 +373,16 @@ done:
 
 int main(int argc, char **argv) {
   long m = 0, n = 0, k = 0, rounds = 15, threads = 0;
+  bool only = false;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
     if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
       usage(stdout);
       return 0;
+    }
+    if (strcmp(opt, "--only") == 0) {
+      only = true;
+      continue;
     }
     long *target = strcmp(opt, "--m") == 0         ? &m
                    : strcmp(opt, "--n") == 0       ? &n
@@ -314,10 +414,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_gemm: %s\n", vz_last_error());
     return 1;
   }
+  vz_backend *ocl[2] = {opencl_with("own"), opencl_with("clblast")};
   long shapes[4][3] = {{257, 1408, 1408}, {257, 6144, 1408}, {257, 1408, 6144}, {m, n, k}};
-  int count = m ? 4 : 3, rc = 0;
-  for (int s = 0; s < count && rc == 0; s++)
-    rc = run_shape(be, shapes[s][0], shapes[s][1], shapes[s][2], (int)rounds, (int)threads);
+  int first = m && only ? 3 : 0, count = m ? 4 : 3, rc = 0;
+  for (int s = first; s < count && rc == 0; s++)
+    rc = run_shape(be, ocl, shapes[s][0], shapes[s][1], shapes[s][2], (int)rounds, (int)threads);
+  vz_backend_free(ocl[0]);
+  vz_backend_free(ocl[1]);
   vz_backend_free(be);
   return rc;
 }

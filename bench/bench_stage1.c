@@ -63,7 +63,8 @@ static void usage(FILE *to) {
       "  --reference F   a file written by --save (or by bench_stage1_torch.py --save): adds\n"
       "                  the cosines of this run's outputs against it\n"
       "  --profile       also time one ViT block op by op on random weights of the run's\n"
-      "                  dtype (R rounds) and print it as a second JSON line\n\n"
+      "                  dtype (R rounds), as the model runs it (fused linear layers) and\n"
+      "                  as separate ops (unfused_*), and print it as a second JSON line\n\n"
       "JSON: median ms per stage and end to end, the ViT's GFLOP/s (patch conv + per layer\n"
       "qkv, QK^T, PV, proj, fc1, fc2 at 257 tokens; norms, GELU, softmax not counted), the\n"
       "GEMM GFLOP/s per shape and their mix over one ViT layer (qkv as three 1408x1408),\n"
@@ -397,7 +398,13 @@ static const char *kernel_of(const vz_tensor *a, const vz_tensor *w) {
   return name ? name : "?";
 }
 
-/* ---- One ViT block, op by op (--profile) ---- */
+/* ---- One ViT block, op by op (--profile) ----
+ *
+ * Two sequences on the same weights and input, alternating round by round:
+ * the model's (models/eva_vit.c: every Linear layer one fused linear op,
+ * its bias, GELU and residual add applied to the GEMM's tiles) and the
+ * same block as separate ops (matmul, bias add, GELU, residual add), so
+ * that what the fusion saves is measured under the same machine state. */
 
 enum {
   P_LN1,
@@ -426,6 +433,25 @@ static const char *const step_names[P_STEPS] = {"ln1",         "qkv_matmul",
                                                 "fc1_matmul",  "fc1_bias",
                                                 "gelu",        "fc2_matmul",
                                                 "fc2_bias",    "residual2"};
+/* The fused sequence reuses the slots of the steps it keeps; the linear
+ * layers land in the *_MM slots, with nothing in the bias, GELU and
+ * residual slots. */
+static const char *const fused_step_names[P_STEPS] = {"ln1",
+                                                      "qkv_linear",
+                                                      NULL,
+                                                      "qkv_head_copies",
+                                                      "attention",
+                                                      "merge_heads_copy",
+                                                      "proj_linear_residual",
+                                                      NULL,
+                                                      NULL,
+                                                      "ln2",
+                                                      "fc1_linear_gelu",
+                                                      NULL,
+                                                      NULL,
+                                                      "fc2_linear_residual",
+                                                      NULL,
+                                                      NULL};
 
 #define STEP(idx, call)                                                                            \
   do {                                                                                             \
@@ -435,10 +461,11 @@ static const char *const step_names[P_STEPS] = {"ln1",         "qkv_matmul",
     ms[idx] += bench_now_ms() - t0_;                                                               \
   } while (0)
 
-/* The op sequence of models/eva_vit.c block() on x [1, T, D], with each
- * step's output made fresh as the model makes it; ms[] accumulates. */
+/* One block on x [1, T, D] as models/eva_vit.c block() runs it (`fused`)
+ * or op by op, each step's output made fresh as the model makes it; ms[]
+ * accumulates. */
 static vz_status profile_block(vz_tensor *const *wt, vz_tensor **xp, int heads, float eps,
-                               double *ms) {
+                               bool fused, double *ms) {
   vz_tensor *ln1_w = wt[0], *ln1_b = wt[1], *qkv_w = wt[2], *qkv_b = wt[3], *proj_w = wt[4],
             *proj_b = wt[5], *ln2_w = wt[6], *ln2_b = wt[7], *fc1_w = wt[8], *fc1_b = wt[9],
             *fc2_w = wt[10], *fc2_b = wt[11];
@@ -448,8 +475,12 @@ static vz_status profile_block(vz_tensor *const *wt, vz_tensor **xp, int heads, 
             *dense[3] = {NULL, NULL, NULL}, *ctx = NULL, *perm = NULL, *merged = NULL, *o = NULL;
   vz_status st = VZ_OK;
   STEP(P_LN1, vz_layer_norm(x, ln1_w, ln1_b, eps, &h));
-  STEP(P_QKV_MM, vz_matmul(h, qkv_w, false, true, &qkv));
-  STEP(P_QKV_BIAS, vz_add(qkv, qkv_b, &qkv));
+  if (fused) {
+    STEP(P_QKV_MM, vz_fused_linear(h, qkv_w, qkv_b, VZ_OP_COUNT, NULL, &qkv));
+  } else {
+    STEP(P_QKV_MM, vz_matmul(h, qkv_w, false, true, &qkv));
+    STEP(P_QKV_BIAS, vz_add(qkv, qkv_b, &qkv));
+  }
   vz_tensor_free(h);
   h = NULL;
   for (int i = 0; i < 3; i++) { /* views: slice, reshape, permute (no copy) */
@@ -476,19 +507,28 @@ static vz_status profile_block(vz_tensor *const *wt, vz_tensor **xp, int heads, 
       (st = vz_reshape(perm, 3, (int64_t[]){B, T, D}, &merged)) != VZ_OK)
     goto done;
   ms[P_MERGE_HEADS] += bench_now_ms() - t0;
-  STEP(P_PROJ_MM, vz_matmul(merged, proj_w, false, true, &o));
-  STEP(P_PROJ_BIAS, vz_add(o, proj_b, &o));
-  STEP(P_RESID1, vz_add(x, o, &x));
+  if (fused) {
+    STEP(P_PROJ_MM, vz_fused_linear(merged, proj_w, proj_b, VZ_OP_COUNT, x, &x));
+  } else {
+    STEP(P_PROJ_MM, vz_matmul(merged, proj_w, false, true, &o));
+    STEP(P_PROJ_BIAS, vz_add(o, proj_b, &o));
+    STEP(P_RESID1, vz_add(x, o, &x));
+  }
   vz_tensor_free(o);
   vz_tensor_free(merged);
   o = merged = NULL;
   STEP(P_LN2, vz_layer_norm(x, ln2_w, ln2_b, eps, &h));
-  STEP(P_FC1_MM, vz_matmul(h, fc1_w, false, true, &merged));
-  STEP(P_FC1_BIAS, vz_add(merged, fc1_b, &merged));
-  STEP(P_GELU, vz_gelu_erf(merged, &merged));
-  STEP(P_FC2_MM, vz_matmul(merged, fc2_w, false, true, &o));
-  STEP(P_FC2_BIAS, vz_add(o, fc2_b, &o));
-  STEP(P_RESID2, vz_add(x, o, &x));
+  if (fused) {
+    STEP(P_FC1_MM, vz_fused_linear(h, fc1_w, fc1_b, VZ_OP_GELU_ERF, NULL, &merged));
+    STEP(P_FC2_MM, vz_fused_linear(merged, fc2_w, fc2_b, VZ_OP_COUNT, x, &x));
+  } else {
+    STEP(P_FC1_MM, vz_matmul(h, fc1_w, false, true, &merged));
+    STEP(P_FC1_BIAS, vz_add(merged, fc1_b, &merged));
+    STEP(P_GELU, vz_gelu_erf(merged, &merged));
+    STEP(P_FC2_MM, vz_matmul(merged, fc2_w, false, true, &o));
+    STEP(P_FC2_BIAS, vz_add(o, fc2_b, &o));
+    STEP(P_RESID2, vz_add(x, o, &x));
+  }
 done:
   vz_tensor_free(h);
   vz_tensor_free(qkv);
@@ -506,6 +546,44 @@ done:
   return st;
 }
 
+/* Per-step medians over the rounds of acc (rounds x P_STEPS), as JSON
+ * under "<prefix>step_median_ms", "<prefix>block_ms" and "<prefix>group_ms";
+ * returns the block's total. */
+static double add_step_medians(json_object *o, const char *prefix, const double *acc, int rounds,
+                               const char *const *names) {
+  double total = 0, groups[4] = {0}; /* matmul, attention, norm+gelu+bias+residual, copies */
+  double *col = malloc((size_t)rounds * sizeof *col);
+  json_object *steps = json_object_new_object();
+  for (int s = 0; s < P_STEPS && col; s++) {
+    if (!names[s])
+      continue;
+    for (int r = 0; r < rounds; r++)
+      col[r] = acc[(size_t)r * P_STEPS + s];
+    double med = bench_median(col, rounds);
+    total += med;
+    json_object_object_add(steps, names[s], json_object_new_double(med));
+    int g = (s == P_QKV_MM || s == P_PROJ_MM || s == P_FC1_MM || s == P_FC2_MM) ? 0
+            : s == P_ATTENTION                                                  ? 1
+            : (s == P_HEAD_COPIES || s == P_MERGE_HEADS)                        ? 3
+                                                                                : 2;
+    groups[g] += med;
+  }
+  free(col);
+  char key[64];
+  snprintf(key, sizeof key, "%sstep_median_ms", prefix);
+  json_object_object_add(o, key, steps);
+  snprintf(key, sizeof key, "%sblock_ms", prefix);
+  json_object_object_add(o, key, json_object_new_double(total));
+  json_object *gr = json_object_new_object();
+  json_object_object_add(gr, "matmul", json_object_new_double(groups[0]));
+  json_object_object_add(gr, "attention", json_object_new_double(groups[1]));
+  json_object_object_add(gr, "norm_gelu_bias_residual", json_object_new_double(groups[2]));
+  json_object_object_add(gr, "head_copies", json_object_new_double(groups[3]));
+  snprintf(key, sizeof key, "%sgroup_ms", prefix);
+  json_object_object_add(o, key, gr);
+  return total;
+}
+
 static int run_profile(vz_backend *be, const vz_blip2_stage1_params *p, vz_dtype dtype, int rounds,
                        double vit_ms) {
   const int64_t D = p->vision.hidden_size, F = p->vision.intermediate_size;
@@ -513,6 +591,7 @@ static int run_profile(vz_backend *be, const vz_blip2_stage1_params *p, vz_dtype
                         (p->vision.image_size / p->vision.patch_size) +
                     1;
   vz_tensor *wt[12] = {NULL}, *x = NULL;
+  double *acc = NULL;
   int rc = 1;
   /* ln weights ~1 are not needed for timing: uniform values do */
   int64_t dims[12][2] = {{1, D}, {1, D}, {3 * D, D}, {1, 3 * D}, {D, D}, {1, D},
@@ -532,58 +611,41 @@ static int run_profile(vz_backend *be, const vz_blip2_stage1_params *p, vz_dtype
     }
     wt[i] = t;
   }
-  double *acc = calloc((size_t)rounds * P_STEPS, sizeof *acc);
+  /* rows [0, rounds): the model's fused sequence; [rounds, 2 rounds): op by op */
+  acc = calloc((size_t)(2 * rounds) * P_STEPS, sizeof *acc);
   if (!acc)
     goto done;
   for (int r = -1; r < rounds; r++) { /* round -1: warm-up */
-    vz_tensor *x2 = random_tensor(be, VZ_F32, T, D, 7, 1.0), *x3 = NULL;
-    if (!x2 || vz_reshape(x2, 3, (int64_t[]){1, T, D}, &x3) != VZ_OK) {
+    for (int fused = 1; fused >= 0; fused--) {
+      vz_tensor *x2 = random_tensor(be, VZ_F32, T, D, 7, 1.0), *x3 = NULL;
+      if (!x2 || vz_reshape(x2, 3, (int64_t[]){1, T, D}, &x3) != VZ_OK) {
+        vz_tensor_free(x2);
+        goto done;
+      }
       vz_tensor_free(x2);
-      free(acc);
-      goto done;
+      x = x3;
+      double ms[P_STEPS] = {0};
+      if (profile_block(wt, &x, p->vision.num_heads, p->vision.layer_norm_eps, fused, ms) !=
+          VZ_OK) {
+        fprintf(stderr, "bench_stage1: profile: %s\n", vz_last_error());
+        goto done;
+      }
+      vz_tensor_free(x);
+      x = NULL;
+      if (r >= 0)
+        memcpy(acc + (size_t)(fused ? r : rounds + r) * P_STEPS, ms, sizeof ms);
     }
-    vz_tensor_free(x2);
-    x = x3;
-    double ms[P_STEPS] = {0};
-    if (profile_block(wt, &x, p->vision.num_heads, p->vision.layer_norm_eps, ms) != VZ_OK) {
-      fprintf(stderr, "bench_stage1: profile: %s\n", vz_last_error());
-      free(acc);
-      goto done;
-    }
-    vz_tensor_free(x);
-    x = NULL;
-    if (r >= 0)
-      memcpy(acc + (size_t)r * P_STEPS, ms, sizeof ms);
   }
-  json_object *o = json_object_new_object(), *steps = json_object_new_object();
+  json_object *o = json_object_new_object();
   json_object_object_add(o, "bench", json_object_new_string("stage1_vit_block_profile"));
   json_object_object_add(o, "dtype", json_object_new_string(vz_dtype_name(dtype)));
   json_object_object_add(o, "rounds", json_object_new_int(rounds));
-  double total = 0, groups[5] = {0}; /* matmul, attention, norm+gelu+bias+residual, copies */
-  double *col = malloc((size_t)rounds * sizeof *col);
-  for (int s = 0; s < P_STEPS && col; s++) {
-    for (int r = 0; r < rounds; r++)
-      col[r] = acc[(size_t)r * P_STEPS + s];
-    double med = bench_median(col, rounds);
-    total += med;
-    json_object_object_add(steps, step_names[s], json_object_new_double(med));
-    int g = (s == P_QKV_MM || s == P_PROJ_MM || s == P_FC1_MM || s == P_FC2_MM) ? 0
-            : s == P_ATTENTION                                                  ? 1
-            : (s == P_HEAD_COPIES || s == P_MERGE_HEADS)                        ? 3
-                                                                                : 2;
-    groups[g] += med;
-  }
-  free(col);
-  free(acc);
-  json_object_object_add(o, "step_median_ms", steps);
-  json_object_object_add(o, "block_ms", json_object_new_double(total));
-  json_object *gr = json_object_new_object();
-  json_object_object_add(gr, "matmul", json_object_new_double(groups[0]));
-  json_object_object_add(gr, "attention", json_object_new_double(groups[1]));
-  json_object_object_add(gr, "norm_gelu_bias_residual", json_object_new_double(groups[2]));
-  json_object_object_add(gr, "head_copies", json_object_new_double(groups[3]));
-  json_object_object_add(o, "group_ms", gr);
+  double total = add_step_medians(o, "", acc, rounds, fused_step_names);
+  double unfused =
+      add_step_medians(o, "unfused_", acc + (size_t)rounds * P_STEPS, rounds, step_names);
   json_object_object_add(o, "x_layers_ms", json_object_new_double(total * p->vision.num_layers));
+  json_object_object_add(o, "unfused_x_layers_ms",
+                         json_object_new_double(unfused * p->vision.num_layers));
   json_object_object_add(o, "model_vit_ms", json_object_new_double(vit_ms));
   printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
   fflush(stdout);
@@ -593,6 +655,7 @@ done:
   for (int i = 0; i < 12; i++)
     vz_tensor_free(wt[i]);
   vz_tensor_free(x);
+  free(acc);
   return rc;
 }
 

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Runs an already built bench_gemm 5 times and prints, per shape, the median
-# over the runs of each ratio it reports (and of the GFLOP/s behind them).
+# over the runs of each ratio it reports (and of the GFLOP/s behind them),
+# the OpenCL backend's (our GEMM kernels and CLBlast's, against the CPU
+# backend) included when OpenCL runs here.
 # Builds nothing.
 #
 #   bench/run_gemm.sh [path/to/bench_gemm] [bench_gemm options...]
@@ -48,5 +50,7 @@ jq -s -r '
   "  vlzoo_bf16/vlzoo_f32 \(med("vlzoo_bf16_vs_f32") | fmt)" +
   "  | GFLOP/s f32 \(med("vlzoo_f32_gflops") | fmt) bf16 \(med("vlzoo_bf16_gflops") | fmt)" +
   " onednn \(med("onednn_gflops") | fmt) openblas \(med("openblas_gflops") | fmt)" +
-  "  | bf16 max err/rms \(med("bf16_max_rel_err") | fmt)"
+  "  | bf16 max err/rms \(med("bf16_max_rel_err") | fmt)" +
+  "  | opencl/vlzoo_f32 \(med("opencl_vs_vlzoo_f32") | fmt) clblast/vlzoo_f32 \(med("clblast_vs_vlzoo_f32") | fmt)" +
+  " GFLOP/s opencl \(med("opencl_gflops") | fmt) clblast \(med("clblast_gflops") | fmt)"
 ' "$out"

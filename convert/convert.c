@@ -465,6 +465,50 @@ static vz_status cast_outputs(state *s, const vz_map_plan *p, blob *b) {
   return VZ_OK;
 }
 
+/* ---- Tied copies ---- */
+
+/* vlzoo naming keeps the Q-Former LM head, whose decoder weight and bias
+ * are the word embeddings and the head's bias under other names (LAVIS ties
+ * them). Written twice they would double the file of a small model (the
+ * 30523-row table is most of blip2_tiny_shapes), and vlzoo's loader ties a
+ * missing decoder back (models/blip2_stage1.c), as reading vlzoo names does
+ * (name_map.c's ties): so an output tensor that only repeats its twin's
+ * bytes is left out, with a note. */
+static const struct {
+  const char *copy, *twin;
+} tied_copies[] = {
+    {"qformer.cls.predictions.decoder.weight", "embeddings.word_embeddings.weight"},
+    {"qformer.cls.predictions.decoder.bias", "qformer.cls.predictions.bias"},
+};
+
+static ptrdiff_t find_output(const vz_map_plan *p, const char *name) {
+  for (size_t i = 0; i < p->count; i++)
+    if (strcmp(p->items[i].name, name) == 0)
+      return (ptrdiff_t)i;
+  return -1;
+}
+
+/* Marks in skip[] the outputs that repeat their tied twin byte for byte. */
+static void skip_tied_copies(state *s, bool *skip) {
+  char text[256];
+  for (size_t t = 0; t < sizeof tied_copies / sizeof tied_copies[0]; t++) {
+    ptrdiff_t c = find_output(&s->out, tied_copies[t].copy);
+    ptrdiff_t w = find_output(&s->out, tied_copies[t].twin);
+    if (c < 0 || w < 0)
+      continue;
+    const vz_map_entry *ec = &s->out.items[c], *ew = &s->out.items[w];
+    const blob *bc = &s->out_blobs[c], *bw = &s->out_blobs[w];
+    if (ec->dtype != ew->dtype || ec->ndim != ew->ndim ||
+        memcmp(ec->shape, ew->shape, sizeof ec->shape) != 0 || bc->nbytes != bw->nbytes ||
+        memcmp(bc->data, bw->data, bc->nbytes) != 0)
+      continue;
+    skip[c] = true;
+    snprintf(text, sizeof text, "dropped %s: the same values as %s (tied), which vlzoo ties back",
+             ec->name, ew->name);
+    note(s, text);
+  }
+}
+
 /* ---- Entry points ---- */
 
 vz_status vz_convert_check_model(const char *model) {
@@ -573,14 +617,26 @@ static vz_status convert(state *s) {
   if (o->cast && (st = cast_outputs(s, &s->out, s->out_blobs)) != VZ_OK)
     return st;
 
+  bool *skip = calloc(s->out.count ? s->out.count : 1, sizeof *skip);
+  if (!skip)
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "convert: out of memory");
+  if (s->mapped && to == VZ_NAMING_VLZOO)
+    skip_tied_copies(s, skip);
+  size_t written = 0;
   vz_weights_writer *wr = NULL;
-  if ((st = vz_weights_writer_open(o->output, o->format, &wr)) != VZ_OK)
+  if ((st = vz_weights_writer_open(o->output, o->format, &wr)) != VZ_OK) {
+    free(skip);
     return st;
+  }
   for (size_t i = 0; i < s->out.count && st == VZ_OK; i++) {
     const vz_map_entry *e = &s->out.items[i];
+    if (skip[i])
+      continue;
     st = vz_weights_writer_add(wr, e->name, e->dtype, e->ndim, e->shape, s->out_blobs[i].data,
                                s->out_blobs[i].nbytes);
+    written++;
   }
+  free(skip);
   if (st != VZ_OK) {
     vz_weights_writer_abort(wr);
     return st;
@@ -592,7 +648,7 @@ static vz_status convert(state *s) {
     vz_convert_summary *sum = o->summary;
     memset(sum, 0, sizeof *sum);
     sum->tensors_read = s->n_in;
-    sum->tensors_written = s->out.count;
+    sum->tensors_written = written;
     sum->dropped = s->dropped;
     sum->made = s->made;
     if (s->mapped) {

@@ -145,7 +145,9 @@ static vz_status parse_entry(const char *name, json_object *v, st_entry *e) {
   return VZ_OK;
 }
 
-static vz_status check_metadata(json_object *v) {
+/* Checks "__metadata__" (a map of strings) and keeps a copy in the list
+ * when it has none yet. */
+static vz_status read_metadata(json_object *v, vz_source_list *out) {
   if (json_object_is_type(v, json_type_null)) {
     return VZ_OK;
   }
@@ -155,6 +157,23 @@ static vz_status check_metadata(json_object *v) {
   json_object_object_foreach(v, key, val) {
     if (!json_object_is_type(val, json_type_string)) {
       return vz_fail(VZ_ERR_FORMAT, "\"__metadata__\" entry '%.100s' is not a string", key);
+    }
+  }
+  size_t n = (size_t)json_object_object_length(v);
+  if (out->n_metadata > 0 || n == 0) {
+    return VZ_OK;
+  }
+  out->metadata = calloc(n, sizeof *out->metadata);
+  if (!out->metadata) {
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "safetensors: out of memory for metadata");
+  }
+  json_object_object_foreach(v, key2, val2) {
+    vz_metadata_entry *m = &out->metadata[out->n_metadata++];
+    m->key = strdup(key2);
+    m->value = strdup(json_object_get_string(val2));
+    if (!m->key || !m->value) {
+      vz_source_list_clear_metadata(out);
+      return vz_fail(VZ_ERR_OUT_OF_MEMORY, "safetensors: out of memory for metadata");
     }
   }
   return VZ_OK;
@@ -196,7 +215,7 @@ vz_status vz_read_safetensors(const vz_mapped_file *f, vz_source_list *out) {
   size_t end = json_tokener_get_parse_end(tok);
   json_tokener_free(tok);
   vz_status st = VZ_OK;
-  size_t before = out->count;
+  size_t before = out->count, metadata_before = out->n_metadata;
   st_entry *entries = NULL;
   size_t count = 0;
   if (!root || jerr != json_tokener_success) {
@@ -240,7 +259,7 @@ vz_status vz_read_safetensors(const vz_mapped_file *f, vz_source_list *out) {
     const char *name = (const char *)lh_entry_k(it);
     json_object *v = (json_object *)lh_entry_v(it);
     if (strcmp(name, "__metadata__") == 0) {
-      if ((st = check_metadata(v)) != VZ_OK) {
+      if ((st = read_metadata(v, out)) != VZ_OK) {
         goto done;
       }
       continue;
@@ -335,6 +354,9 @@ vz_status vz_read_safetensors(const vz_mapped_file *f, vz_source_list *out) {
 done:
   if (st != VZ_OK) {
     vz_source_list_truncate(out, before);
+    if (metadata_before == 0) {
+      vz_source_list_clear_metadata(out);
+    }
   }
   free(entries);
   json_object_put(root);
@@ -398,9 +420,24 @@ static void sb_json_string(strbuf *b, const char *s) {
   sb_add(b, "\"", 1);
 }
 
-vz_status vz_write_safetensors(FILE *f, const vz_writer_entry *entries, size_t n) {
+vz_status vz_write_safetensors(FILE *f, const vz_writer_entry *entries, size_t n,
+                               const vz_metadata_entry *metadata, size_t n_metadata) {
   strbuf b = {0};
-  sb_str(&b, "{\"__metadata__\":{\"format\":\"pt\"}");
+  /* "format": "pt" as torch-side writers put it, unless the caller sets it. */
+  bool has_format = false;
+  for (size_t i = 0; i < n_metadata; i++) {
+    has_format = has_format || strcmp(metadata[i].key, "format") == 0;
+  }
+  sb_str(&b, has_format ? "{\"__metadata__\":{" : "{\"__metadata__\":{\"format\":\"pt\"");
+  for (size_t i = 0; i < n_metadata; i++) {
+    if (i > 0 || !has_format) {
+      sb_add(&b, ",", 1);
+    }
+    sb_json_string(&b, metadata[i].key);
+    sb_add(&b, ":", 1);
+    sb_json_string(&b, metadata[i].value);
+  }
+  sb_add(&b, "}", 1);
   uint64_t offset = 0;
   for (size_t i = 0; i < n; i++) {
     const vz_writer_entry *e = &entries[i];

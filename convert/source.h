@@ -38,9 +38,17 @@ typedef struct vz_mapped_file {
   size_t size;
 } vz_mapped_file;
 
+/* A string pair from a file's metadata (safetensors' "__metadata__"). */
+typedef struct vz_metadata_entry {
+  char *key, *value;
+} vz_metadata_entry;
+
 typedef struct vz_source_list {
   vz_source_tensor *items;
   size_t count, capacity;
+  /* The first file's metadata; later files' (other shards) is ignored. */
+  vz_metadata_entry *metadata;
+  size_t n_metadata;
 } vz_source_list;
 
 /* Appends a tensor (copies *t, takes ownership of its name and pieces). */
@@ -73,17 +81,20 @@ typedef struct vz_writer_entry {
 } vz_writer_entry;
 
 #include <stdio.h>
-vz_status vz_write_safetensors(FILE *f, const vz_writer_entry *entries, size_t n);
+vz_status vz_write_safetensors(FILE *f, const vz_writer_entry *entries, size_t n,
+                               const vz_metadata_entry *metadata, size_t n_metadata);
 vz_status vz_write_mindspore_ckpt(FILE *f, const vz_writer_entry *entries, size_t n);
 
 /* ---- Helpers shared by the readers, the writers and the tests ---- */
 
-/* Frees every tensor's name, pieces and assembled copy, then the array;
- * leaves an empty list. */
+/* Frees every tensor's name, pieces and assembled copy, then the array, and
+ * the metadata; leaves an empty list. */
 void vz_source_list_free(vz_source_list *list);
 /* Frees the tensors from index `count` on and shortens the list to it; a
  * reader that fails calls this so the list is left as it was. */
 void vz_source_list_truncate(vz_source_list *list, size_t count);
+/* Frees the list's metadata. */
+void vz_source_list_clear_metadata(vz_source_list *list);
 
 /* Wraps tensors already listed (no files behind them) as a vz_weights, for
  * tests and fuzzers; takes the list's contents, leaving it empty, also on

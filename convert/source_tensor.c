@@ -149,6 +149,19 @@ void vz_source_list_free(vz_source_list *list) {
   free(list->items);
   list->items = NULL;
   list->count = list->capacity = 0;
+  vz_source_list_clear_metadata(list);
+}
+
+void vz_source_list_clear_metadata(vz_source_list *list) {
+  for (size_t i = 0; list && i < list->n_metadata; i++) {
+    free(list->metadata[i].key);
+    free(list->metadata[i].value);
+  }
+  if (list) {
+    free(list->metadata);
+    list->metadata = NULL;
+    list->n_metadata = 0;
+  }
 }
 
 void vz_source_contiguous_strides(vz_source_tensor *t) {

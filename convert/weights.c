@@ -504,6 +504,15 @@ const char *vz_weights_format(const vz_weights *w) {
 
 size_t vz_weights_count(const vz_weights *w) { return w ? w->list.count : 0; }
 
+const char *vz_weights_metadata(const vz_weights *w, const char *key) {
+  for (size_t i = 0; w && key && i < w->list.n_metadata; i++) {
+    if (strcmp(w->list.metadata[i].key, key) == 0) {
+      return w->list.metadata[i].value;
+    }
+  }
+  return NULL;
+}
+
 const vz_weight_info *vz_weights_info(const vz_weights *w, size_t i) {
   if (!w || i >= w->list.count) {
     return NULL;
@@ -694,6 +703,7 @@ struct vz_weights_writer {
   size_t n, cap;
   size_t *slots;
   size_t n_slots;
+  vz_source_list metadata; /* only its metadata is used */
 };
 
 static void writer_free(vz_weights_writer *wr) {
@@ -702,6 +712,7 @@ static void writer_free(vz_weights_writer *wr) {
   }
   free(wr->entries);
   free(wr->slots);
+  vz_source_list_clear_metadata(&wr->metadata);
   free(wr->path);
   free(wr->tmp_path);
   free(wr);
@@ -826,6 +837,44 @@ vz_status vz_weights_writer_add(vz_weights_writer *wr, const char *name, vz_dtyp
   return VZ_OK;
 }
 
+vz_status vz_weights_writer_set_metadata(vz_weights_writer *wr, const char *key,
+                                         const char *value) {
+  if (!wr || !key || !value) {
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "vz_weights_writer_set_metadata: NULL argument");
+  }
+  if (wr->format != VZ_FORMAT_SAFETENSORS) {
+    return vz_fail(VZ_ERR_UNSUPPORTED, "%s: a MindSpore .ckpt has no place for metadata ('%s')",
+                   wr->path, key);
+  }
+  vz_source_list *m = &wr->metadata;
+  size_t i = 0;
+  while (i < m->n_metadata && strcmp(m->metadata[i].key, key) != 0) {
+    i++;
+  }
+  char *copy = strdup(value);
+  if (!copy) {
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  if (i < m->n_metadata) {
+    free(m->metadata[i].value);
+    m->metadata[i].value = copy;
+    return VZ_OK;
+  }
+  vz_metadata_entry *grown = realloc(m->metadata, (i + 1) * sizeof *grown);
+  char *key_copy = strdup(key);
+  if (grown) {
+    m->metadata = grown;
+  }
+  if (!grown || !key_copy) {
+    free(copy);
+    free(key_copy);
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory");
+  }
+  grown[i] = (vz_metadata_entry){key_copy, copy};
+  m->n_metadata++;
+  return VZ_OK;
+}
+
 vz_status vz_weights_writer_commit(vz_weights_writer *wr) {
   if (!wr) {
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "vz_weights_writer_commit: NULL writer");
@@ -838,8 +887,10 @@ vz_status vz_weights_writer_commit(vz_weights_writer *wr) {
     goto fail;
   }
   wr->fd = -1;
-  st = wr->format == VZ_FORMAT_SAFETENSORS ? vz_write_safetensors(f, wr->entries, wr->n)
-                                           : vz_write_mindspore_ckpt(f, wr->entries, wr->n);
+  st = wr->format == VZ_FORMAT_SAFETENSORS
+           ? vz_write_safetensors(f, wr->entries, wr->n, wr->metadata.metadata,
+                                  wr->metadata.n_metadata)
+           : vz_write_mindspore_ckpt(f, wr->entries, wr->n);
   if (st == VZ_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
     st = vz_fail(VZ_ERR_IO, "cannot write %s: %s", wr->tmp_path, strerror(errno));
   }

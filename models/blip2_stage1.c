@@ -26,6 +26,10 @@ struct vz_blip2_stage1 {
   vz_tensor *lm_ln_w, *lm_ln_b;       /* [H]  transform.LayerNorm */
   vz_tensor *lm_decoder_w;            /* [V, H] decoder.weight; NULL: tied to the word embeddings */
   vz_tensor *lm_bias;                 /* [V]  predictions.bias (= decoder.bias) */
+  /* Constants of the additive padding mask, kept on the model's backend so
+   * that a mask given on a device never travels to the host. */
+  vz_tensor *mask_hidden; /* [1] -10000 */
+  vz_tensor *query_seen;  /* [1, Q] 0: queries are always seen */
 };
 
 /* ---- Loading ---- */
@@ -116,6 +120,11 @@ vz_status vz_blip2_stage1_load(const vz_blip2_stage1_params *p, vz_weights *w, v
     vz_loader ld = {.w = w, .be = be, .matmul_dtype = weight_dtype};
     st = load_parts(m, &ld);
   }
+  if (st == VZ_OK)
+    st = vz_tensor_from_floats(be, 1, (int64_t[]){1}, (const float[]){-10000.0f}, &m->mask_hidden);
+  if (st == VZ_OK)
+    st =
+        vz_tensor_zeros(be, VZ_F32, 2, (int64_t[]){1, p->qformer.num_query_tokens}, &m->query_seen);
   if (st != VZ_OK) {
     vz_blip2_stage1_free(m);
     return vz_fail_context(st, "blip2_stage1_load: ");
@@ -131,7 +140,8 @@ void vz_blip2_stage1_free(vz_blip2_stage1 *m) {
   vz_qformer_release(&m->qf);
   vz_tensor *all[] = {m->vision_proj_w, m->vision_proj_b, m->text_proj_w,  m->text_proj_b,
                       m->itm_w,         m->itm_b,         m->lm_dense_w,   m->lm_dense_b,
-                      m->lm_ln_w,       m->lm_ln_b,       m->lm_decoder_w, m->lm_bias};
+                      m->lm_ln_w,       m->lm_ln_b,       m->lm_decoder_w, m->lm_bias,
+                      m->mask_hidden,   m->query_seen};
   for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
     vz_tensor_free(all[k]);
   free(m);
@@ -151,19 +161,28 @@ static vz_status check_image_embeds(const vz_blip2_stage1 *m, const vz_tensor *x
 
 /* ids [B, L] and the padding mask read back as host floats (*pad NULL when
  * no mask is given: every position is seen). */
-static vz_status read_text(const vz_tensor *ids, const vz_tensor *mask, int64_t batch,
-                           float **pad) {
-  *pad = NULL;
+/* Checks token ids [B, L] (B = batch unless batch < 0) and their mask. */
+static vz_status check_text(const vz_tensor *ids, const vz_tensor *mask, int64_t batch) {
   if (!ids || ids->ndim != 2 || (ids->dtype != VZ_I32 && ids->dtype != VZ_I64))
     return vz_fail(VZ_ERR_SHAPE, "token ids must be i32 or i64 [B, L]");
   if (batch >= 0 && ids->shape[0] != batch)
     return vz_fail(VZ_ERR_SHAPE, "%lld token rows for a batch of %lld", (long long)ids->shape[0],
                    (long long)batch);
-  if (!mask)
-    return VZ_OK;
-  if (mask->ndim != 2 || mask->shape[0] != ids->shape[0] || mask->shape[1] != ids->shape[1])
+  if (mask &&
+      (mask->ndim != 2 || mask->shape[0] != ids->shape[0] || mask->shape[1] != ids->shape[1]))
     return vz_fail(VZ_ERR_SHAPE, "the attention mask must have the ids' shape [%lld, %lld]",
                    (long long)ids->shape[0], (long long)ids->shape[1]);
+  return VZ_OK;
+}
+
+/* check_text, then the mask's values on the host (NULL without a mask),
+ * for the masks built there (the UniLM mask of the LM passes). */
+static vz_status read_text(const vz_tensor *ids, const vz_tensor *mask, int64_t batch,
+                           float **pad) {
+  *pad = NULL;
+  vz_status check = check_text(ids, mask, batch);
+  if (check != VZ_OK || !mask)
+    return check;
   int64_t n = vz_tensor_numel(mask);
   *pad = malloc((size_t)(n > 0 ? n : 1) * sizeof **pad);
   if (!*pad)
@@ -173,6 +192,34 @@ static vz_status read_text(const vz_tensor *ids, const vz_tensor *mask, int64_t 
     free(*pad);
     *pad = NULL;
   }
+  return st;
+}
+
+/* The additive mask of a bidirectional pass, built with ops where the
+ * inputs are: [B, 1, 1, n_query + L], 0 where a key is seen (the queries,
+ * and text where mask is 1) and -10000 where it is padding, as
+ * vz_qformer_mask makes it; NULL when there is no padding mask. */
+static vz_status padding_mask(const vz_blip2_stage1 *m, const vz_tensor *ids, const vz_tensor *mask,
+                              int64_t n_query, vz_tensor **out) {
+  *out = NULL;
+  if (!mask)
+    return VZ_OK;
+  const int64_t B = ids->shape[0], L = ids->shape[1];
+  vz_tensor *seen = NULL, *text = NULL, *queries = NULL, *all = NULL;
+  vz_status st;
+  TRY(vz_cast(mask, VZ_F32, &seen));        /* 1 seen, 0 padding */
+  TRY(vz_scale(seen, 10000.0f, &text));     /* 10000 or 0 */
+  TRY(vz_add(text, m->mask_hidden, &text)); /* 0 or -10000 */
+  if (n_query > 0) {
+    TRY(vz_expand(m->query_seen, 2, (int64_t[]){B, n_query}, &queries));
+    TRY(vz_concat((const vz_tensor *[]){queries, text}, 2, 1, &all));
+  }
+  TRY(vz_reshape(all ? all : text, 4, (int64_t[]){B, 1, 1, n_query + L}, out));
+done:
+  vz_tensor_free(seen);
+  vz_tensor_free(text);
+  vz_tensor_free(queries);
+  vz_tensor_free(all);
   return st;
 }
 
@@ -217,13 +264,12 @@ vz_status vz_blip2_text_features(const vz_blip2_stage1 *m, const vz_tensor *ids,
                                  const vz_tensor *mask, vz_tensor **out) {
   if (!m || !out)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "blip2_text_features: NULL argument");
-  float *pad = NULL;
   vz_tensor *att = NULL, *x = NULL, *h = NULL, *cls = NULL, *proj = NULL, *flat = NULL;
   vz_status st;
-  TRY(read_text(ids, mask, -1, &pad));
-  const int64_t B = ids->shape[0], L = ids->shape[1], E = m->p.qformer.embed_dim;
-  TRY(vz_qformer_mask(m->be, B, 0, L, pad, false, &att)); /* [B, 1, 1, L] */
-  TRY(vz_qformer_embed(&m->qf, B, false, ids, &x));       /* [B, L, H] */
+  TRY(check_text(ids, mask, -1));
+  const int64_t B = ids->shape[0], E = m->p.qformer.embed_dim;
+  TRY(padding_mask(m, ids, mask, 0, &att));         /* [B, 1, 1, L] or none */
+  TRY(vz_qformer_embed(&m->qf, B, false, ids, &x)); /* [B, L, H] */
   TRY(vz_qformer_forward(&m->qf, x, 0, att, NULL, &h));
   drop(&x);
   TRY(vz_slice(h, 1, 0, 1, 1, &cls)); /* [CLS] [B, 1, H] */
@@ -231,7 +277,6 @@ vz_status vz_blip2_text_features(const vz_blip2_stage1 *m, const vz_tensor *ids,
   TRY(vz_reshape(proj, 2, (int64_t[]){B, E}, &flat));
   TRY(vz_l2_normalize(flat, -1, 1e-12f, out));
 done:
-  free(pad);
   vz_tensor_free(att);
   vz_tensor_free(x);
   vz_tensor_free(h);
@@ -268,19 +313,36 @@ vz_status vz_blip2_itc(const vz_blip2_stage1 *m, const vz_tensor *image_features
 }
 
 /* The queries + text pass: [B, Q + L, H] with the bidirectional or UniLM mask. */
+/* The queries + text pass against B images (image_embeds [B, T, Dv]) or
+ * against the one image of `prepared` for all B texts. */
 static vz_status multimodal(const vz_blip2_stage1 *m, const vz_tensor *image_embeds,
-                            const vz_tensor *ids, const vz_tensor *mask, bool unilm,
-                            vz_tensor **out) {
+                            const vz_qformer_image_kv *prepared, const vz_tensor *ids,
+                            const vz_tensor *mask, bool unilm, vz_tensor **out) {
   const int64_t Q = m->p.qformer.num_query_tokens;
   float *pad = NULL;
   vz_tensor *att = NULL, *x = NULL;
   vz_status st;
-  TRY(check_image_embeds(m, image_embeds));
-  const int64_t B = image_embeds->shape[0];
-  TRY(read_text(ids, mask, B, &pad));
-  TRY(vz_qformer_mask(m->be, B, Q, ids->shape[1], pad, unilm, &att));
+  int64_t B;
+  if (prepared) {
+    if (!ids || ids->ndim != 2)
+      return vz_fail(VZ_ERR_SHAPE, "token ids must be [B, L]");
+    B = ids->shape[0];
+  } else {
+    TRY(check_image_embeds(m, image_embeds));
+    B = image_embeds->shape[0];
+  }
+  if (unilm) {
+    TRY(read_text(ids, mask, B, &pad));
+    TRY(vz_qformer_mask(m->be, B, Q, ids->shape[1], pad, true, &att));
+  } else {
+    TRY(check_text(ids, mask, B));
+    TRY(padding_mask(m, ids, mask, Q, &att));
+  }
   TRY(vz_qformer_embed(&m->qf, B, true, ids, &x)); /* [B, Q + L, H] */
-  TRY(vz_qformer_forward(&m->qf, x, Q, att, image_embeds, out));
+  if (prepared)
+    TRY(vz_qformer_forward_one_image(&m->qf, x, Q, att, prepared, out));
+  else
+    TRY(vz_qformer_forward(&m->qf, x, Q, att, image_embeds, out));
 done:
   free(pad);
   vz_tensor_free(att);
@@ -288,21 +350,82 @@ done:
   return st;
 }
 
-vz_status vz_blip2_itm_logits(const vz_blip2_stage1 *m, const vz_tensor *image_embeds,
-                              const vz_tensor *ids, const vz_tensor *mask, vz_tensor **out) {
-  if (!m || !out)
-    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "blip2_itm_logits: NULL argument");
-  vz_tensor *h = NULL, *rows = NULL, *logits = NULL;
+/* itm_head on the query rows of a multimodal pass, averaged over queries. */
+static vz_status itm_head(const vz_blip2_stage1 *m, const vz_tensor *h, vz_tensor **out) {
+  vz_tensor *rows = NULL, *logits = NULL;
   vz_status st;
-  TRY(multimodal(m, image_embeds, ids, mask, false, &h));
   TRY(vz_slice(h, 1, 0, m->p.qformer.num_query_tokens, 1, &rows)); /* [B, Q, H] */
   TRY(vz_linear(rows, m->itm_w, m->itm_b, &logits));               /* [B, Q, 2] */
   TRY(vz_mean(logits, 1, false, out));                             /* [B, 2] */
 done:
-  vz_tensor_free(h);
   vz_tensor_free(rows);
   vz_tensor_free(logits);
+  return st;
+}
+
+vz_status vz_blip2_itm_logits(const vz_blip2_stage1 *m, const vz_tensor *image_embeds,
+                              const vz_tensor *ids, const vz_tensor *mask, vz_tensor **out) {
+  if (!m || !out)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "blip2_itm_logits: NULL argument");
+  vz_tensor *h = NULL;
+  vz_status st;
+  TRY(multimodal(m, image_embeds, NULL, ids, mask, false, &h));
+  TRY(itm_head(m, h, out));
+done:
+  vz_tensor_free(h);
   return st == VZ_OK ? st : vz_fail_context(st, "blip2_itm_logits: ");
+}
+
+struct vz_blip2_itm_image {
+  const vz_blip2_stage1 *model;
+  vz_qformer_image_kv kv;
+};
+
+vz_status vz_blip2_itm_image_prepare(const vz_blip2_stage1 *m, const vz_tensor *image_embeds,
+                                     vz_blip2_itm_image **out) {
+  if (!m || !image_embeds || !out)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "blip2_itm_image_prepare: NULL argument");
+  *out = NULL;
+  vz_status st = check_image_embeds(m, image_embeds);
+  if (st == VZ_OK && image_embeds->shape[0] != 1)
+    st = vz_fail(VZ_ERR_SHAPE, "one image at a time: image embeds [1, T, Dv], not batch %lld",
+                 (long long)image_embeds->shape[0]);
+  vz_blip2_itm_image *img = NULL;
+  if (st == VZ_OK && !(img = calloc(1, sizeof *img)))
+    st = vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory");
+  if (st == VZ_OK)
+    st = vz_qformer_image_kv_compute(&m->qf, image_embeds, &img->kv);
+  if (st != VZ_OK) {
+    free(img);
+    return vz_fail_context(st, "blip2_itm_image_prepare: ");
+  }
+  img->model = m;
+  *out = img;
+  return VZ_OK;
+}
+
+void vz_blip2_itm_image_free(vz_blip2_itm_image *img) {
+  if (!img)
+    return;
+  vz_qformer_image_kv_release(&img->kv);
+  free(img);
+}
+
+vz_status vz_blip2_itm_logits_one_image(const vz_blip2_stage1 *m, const vz_blip2_itm_image *img,
+                                        const vz_tensor *ids, const vz_tensor *mask,
+                                        vz_tensor **out) {
+  if (!m || !img || !out)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "blip2_itm_logits_one_image: NULL argument");
+  if (img->model != m)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                   "blip2_itm_logits_one_image: the image was prepared by another model");
+  vz_tensor *h = NULL;
+  vz_status st;
+  TRY(multimodal(m, NULL, &img->kv, ids, mask, false, &h));
+  TRY(itm_head(m, h, out));
+done:
+  vz_tensor_free(h);
+  return st == VZ_OK ? st : vz_fail_context(st, "blip2_itm_logits_one_image: ");
 }
 
 vz_status vz_blip2_lm_logits(const vz_blip2_stage1 *m, const vz_tensor *image_embeds,
@@ -314,7 +437,7 @@ vz_status vz_blip2_lm_logits(const vz_blip2_stage1 *m, const vz_tensor *image_em
   const int64_t Q = m->p.qformer.num_query_tokens;
   vz_tensor *h = NULL, *rows = NULL, *t = NULL, *n = NULL;
   vz_status st;
-  TRY(multimodal(m, image_embeds, ids, mask, true, &h));
+  TRY(multimodal(m, image_embeds, NULL, ids, mask, true, &h));
   TRY(vz_slice(h, 1, Q, h->shape[1], 1, &rows)); /* the text rows [B, L, H] */
   drop(&h);
   /* BertLMPredictionHead: dense, GELU, LayerNorm, then the (tied) decoder */

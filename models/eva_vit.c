@@ -158,7 +158,7 @@ static vz_status block(const vz_eva_vit *vit, const vz_vit_layer *L, vz_tensor *
   const float eps = vit->p.layer_norm_eps;
   const float scale = 1.0f / sqrtf((float)(D / heads)); /* head_dim^-0.5: 88^-0.5 for ViT-g */
   vz_tensor *h = NULL, *qkv = NULL, *part = NULL, *q = NULL, *k = NULL, *v = NULL, *ctx = NULL,
-            *merged = NULL, *o = NULL;
+            *merged = NULL;
   vz_status st;
 
   /* x += projection(attention(layer_norm1(x))) */
@@ -178,19 +178,15 @@ static vz_status block(const vz_eva_vit *vit, const vz_vit_layer *L, vz_tensor *
   drop(&v);
   TRY(vz_merge_heads(ctx, &merged)); /* [B, T, D] */
   drop(&ctx);
-  TRY(vz_linear(merged, L->proj_w, L->proj_b, &o));
+  /* bias and residual ride on the GEMM's tiles where the backend fuses them */
+  TRY(vz_linear_act(merged, L->proj_w, L->proj_b, VZ_OP_COUNT, x, &x));
   drop(&merged);
-  TRY(vz_add(x, o, &x));
-  drop(&o);
 
   /* x += fc2(gelu(fc1(layer_norm2(x)))) */
   TRY(vz_layer_norm(x, L->ln2_w, L->ln2_b, eps, &h));
-  TRY(vz_linear(h, L->fc1_w, L->fc1_b, &merged)); /* [B, T, F] */
+  TRY(vz_linear_act(h, L->fc1_w, L->fc1_b, VZ_OP_GELU_ERF, NULL, &merged)); /* [B, T, F] */
   drop(&h);
-  TRY(vz_gelu_erf(merged, &merged));
-  TRY(vz_linear(merged, L->fc2_w, L->fc2_b, &o));
-  drop(&merged);
-  TRY(vz_add(x, o, &x));
+  TRY(vz_linear_act(merged, L->fc2_w, L->fc2_b, VZ_OP_COUNT, x, &x));
 done:
   vz_tensor_free(h);
   vz_tensor_free(qkv);
@@ -200,7 +196,6 @@ done:
   vz_tensor_free(v);
   vz_tensor_free(ctx);
   vz_tensor_free(merged);
-  vz_tensor_free(o);
   return st;
 }
 

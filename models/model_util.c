@@ -124,17 +124,45 @@ vz_status vz_tensor_from_floats(vz_backend *be, int ndim, const int64_t *shape, 
 
 /* ---- Forward steps ---- */
 
-vz_status vz_linear(const vz_tensor *x, const vz_tensor *w, const vz_tensor *b, vz_tensor **out) {
-  vz_tensor *y = NULL;
-  vz_status st = vz_matmul(x, w, false, true, &y);
-  if (st == VZ_OK && b)
-    st = vz_add(y, b, &y); /* in place */
-  if (st != VZ_OK) {
-    vz_tensor_free(y);
-    return st;
+static vz_status activate(vz_op_kind act, vz_tensor **y) {
+  switch (act) {
+  case VZ_OP_GELU_ERF: return vz_gelu_erf(*y, y);
+  case VZ_OP_GELU_TANH: return vz_gelu_tanh(*y, y);
+  case VZ_OP_QUICK_GELU: return vz_quick_gelu(*y, y);
+  case VZ_OP_SILU: return vz_silu(*y, y);
+  case VZ_OP_RELU: return vz_relu(*y, y);
+  case VZ_OP_SIGMOID: return vz_sigmoid(*y, y);
+  case VZ_OP_COUNT: return VZ_OK;
+  default: return vz_fail(VZ_ERR_INVALID_ARGUMENT, "%s is not an activation", vz_op_name(act));
   }
-  *out = y;
-  return VZ_OK;
+}
+
+vz_status vz_linear_act(const vz_tensor *x, const vz_tensor *w, const vz_tensor *b, vz_op_kind act,
+                        const vz_tensor *residual, vz_tensor **out) {
+  vz_op_call call = {.op = VZ_OP_LINEAR, .n_inputs = 4, .inputs = {x, w, b, residual}};
+  call.attrs.linear.activation = act;
+  if (x && vz_backend_supports(vz_tensor_backend(x), &call))
+    return vz_fused_linear(x, w, b, act, residual, out);
+  /* A backend without the fused op runs the steps one by one on the device
+   * (the dispatcher would otherwise copy the weights to the CPU). */
+  vz_tensor *y = NULL, **target = residual ? &y : out;
+  vz_status st = vz_matmul(x, w, false, true, target);
+  if (st == VZ_OK && b)
+    st = vz_add(*target, b, target); /* in place */
+  if (st == VZ_OK)
+    st = activate(act, target);
+  if (st == VZ_OK && residual)
+    st = vz_add(residual, y, out);
+  vz_tensor_free(y);
+  return st;
+}
+
+vz_status vz_linear(const vz_tensor *x, const vz_tensor *w, const vz_tensor *b, vz_tensor **out) {
+  vz_tensor *y = NULL; /* always a new tensor, whatever *out held */
+  vz_status st = vz_linear_act(x, w, b, VZ_OP_COUNT, NULL, &y);
+  if (st == VZ_OK)
+    *out = y;
+  return st;
 }
 
 vz_status vz_split_heads(const vz_tensor *x, int heads, vz_tensor **out) {

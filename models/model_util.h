@@ -69,6 +69,12 @@ vz_status vz_tensor_from_floats(vz_backend *be, int ndim, const int64_t *shape, 
  * [out] or NULL: torch's nn.Linear. */
 vz_status vz_linear(const vz_tensor *x, const vz_tensor *w, const vz_tensor *b, vz_tensor **out);
 
+/* act(x W^T + b) + residual (act VZ_OP_COUNT: none; residual may be NULL,
+ * or *out itself for x += ...): vz_fused_linear where the backend runs it
+ * natively, else the same steps as separate ops. */
+vz_status vz_linear_act(const vz_tensor *x, const vz_tensor *w, const vz_tensor *b, vz_op_kind act,
+                        const vz_tensor *residual, vz_tensor **out);
+
 /* x [B, S, heads * d] (a view is fine) -> a view [B, heads, S, d]. */
 vz_status vz_split_heads(const vz_tensor *x, int heads, vz_tensor **out);
 /* x [B, heads, S, d] -> a new contiguous [B, S, heads * d]. */

@@ -149,27 +149,28 @@ done:
   return st;
 }
 
+/* linear(x) split into heads: [B, S, H] -> [B, heads, S, d] */
+static vz_status project_heads(const vz_qformer *qf, const vz_tensor *w, const vz_tensor *b,
+                               const vz_tensor *x, vz_tensor **out) {
+  vz_tensor *t = NULL;
+  vz_status st = vz_linear(x, w, b, &t);
+  if (st == VZ_OK)
+    st = vz_split_heads(t, qf->p.num_heads, out);
+  vz_tensor_free(t);
+  return st;
+}
+
 /* LN(dense(softmax(q k^T / sqrt(d) + mask) v) + x) with q from x [B, S, H]
- * and k, v from kv [B, Sk, K]. */
-static vz_status attention(const vz_qformer *qf, const vz_qformer_attention *a, const vz_tensor *x,
-                           const vz_tensor *kv, const vz_tensor *mask, vz_tensor **out) {
-  const int heads = qf->p.num_heads;
-  const float scale = 1.0f / sqrtf((float)(qf->p.hidden_size / heads));
-  vz_tensor *t = NULL, *q = NULL, *k = NULL, *v = NULL, *ctx = NULL;
+ * and k, v [B, heads, Sk, d] already projected. */
+static vz_status attend(const vz_qformer *qf, const vz_qformer_attention *a, const vz_tensor *x,
+                        const vz_tensor *k, const vz_tensor *v, const vz_tensor *mask,
+                        vz_tensor **out) {
+  const float scale = 1.0f / sqrtf((float)(qf->p.hidden_size / qf->p.num_heads));
+  vz_tensor *t = NULL, *q = NULL, *ctx = NULL;
   vz_status st;
-  TRY(vz_linear(x, a->q_w, a->q_b, &t));
-  TRY(vz_split_heads(t, heads, &q)); /* [B, heads, S, d] */
-  drop(&t);
-  TRY(vz_linear(kv, a->k_w, a->k_b, &t));
-  TRY(vz_split_heads(t, heads, &k)); /* [B, heads, Sk, d] */
-  drop(&t);
-  TRY(vz_linear(kv, a->v_w, a->v_b, &t));
-  TRY(vz_split_heads(t, heads, &v));
-  drop(&t);
+  TRY(project_heads(qf, a->q_w, a->q_b, x, &q));
   TRY(vz_attention(q, k, v, NULL, mask, scale, false, &ctx));
   drop(&q);
-  drop(&k);
-  drop(&v);
   TRY(vz_merge_heads(ctx, &t)); /* [B, S, H] */
   drop(&ctx);
   TRY(vz_linear(t, a->out_w, a->out_b, &q));
@@ -179,10 +180,83 @@ static vz_status attention(const vz_qformer *qf, const vz_qformer_attention *a, 
 done:
   vz_tensor_free(t);
   vz_tensor_free(q);
-  vz_tensor_free(k);
-  vz_tensor_free(v);
   vz_tensor_free(ctx);
   return st;
+}
+
+/* attend() with k and v projected from kv [B, Sk, K]. */
+static vz_status attention(const vz_qformer *qf, const vz_qformer_attention *a, const vz_tensor *x,
+                           const vz_tensor *kv, const vz_tensor *mask, vz_tensor **out) {
+  vz_tensor *k = NULL, *v = NULL;
+  vz_status st;
+  TRY(project_heads(qf, a->k_w, a->k_b, kv, &k));
+  TRY(project_heads(qf, a->v_w, a->v_b, kv, &v));
+  TRY(attend(qf, a, x, k, v, mask, out));
+done:
+  vz_tensor_free(k);
+  vz_tensor_free(v);
+  return st;
+}
+
+/* Cross-attention of the query rows x [B, Q, H] of B texts to one image
+ * whose keys and values were projected once: the B x Q rows attend as one
+ * batch of B * Q rows (cross-attention has no mask, so rows are
+ * independent). */
+static vz_status attention_one_image(const vz_qformer *qf, const vz_qformer_attention *a,
+                                     const vz_tensor *x, const vz_tensor *k, const vz_tensor *v,
+                                     vz_tensor **out) {
+  const int64_t B = x->shape[0], Q = x->shape[1], H = x->shape[2];
+  vz_tensor *rows = NULL, *y = NULL;
+  vz_status st;
+  TRY(vz_reshape(x, 3, (int64_t[]){1, B * Q, H}, &rows));
+  TRY(attend(qf, a, rows, k, v, NULL, &y));
+  TRY(vz_reshape(y, 3, (int64_t[]){B, Q, H}, out));
+done:
+  vz_tensor_free(rows);
+  vz_tensor_free(y);
+  return st;
+}
+
+vz_status vz_qformer_image_kv_compute(const vz_qformer *qf, const vz_tensor *image_embeds,
+                                      vz_qformer_image_kv *out) {
+  *out = (vz_qformer_image_kv){0};
+  const vz_tensor *im = image_embeds;
+  if (!im || im->dtype != VZ_F32 || im->ndim != 3 || im->shape[0] != 1 ||
+      im->shape[2] != qf->p.encoder_hidden_size)
+    return vz_fail(VZ_ERR_SHAPE, "image embeds must be f32 [1, T, %d]", qf->p.encoder_hidden_size);
+  out->k = calloc((size_t)qf->p.num_layers, sizeof *out->k);
+  out->v = calloc((size_t)qf->p.num_layers, sizeof *out->v);
+  out->n_layers = qf->p.num_layers;
+  if (!out->k || !out->v) {
+    vz_qformer_image_kv_release(out);
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory for the image's keys and values");
+  }
+  vz_status st = VZ_OK;
+  for (int i = 0; i < qf->p.num_layers && st == VZ_OK; i++) {
+    const vz_qformer_layer *L = &qf->layers[i];
+    if (!L->has_cross)
+      continue;
+    st = project_heads(qf, L->cross.k_w, L->cross.k_b, im, &out->k[i]);
+    if (st == VZ_OK)
+      st = project_heads(qf, L->cross.v_w, L->cross.v_b, im, &out->v[i]);
+  }
+  if (st != VZ_OK)
+    vz_qformer_image_kv_release(out);
+  return st;
+}
+
+void vz_qformer_image_kv_release(vz_qformer_image_kv *kv) {
+  for (int i = 0; kv && i < kv->n_layers; i++) {
+    if (kv->k)
+      vz_tensor_free(kv->k[i]);
+    if (kv->v)
+      vz_tensor_free(kv->v[i]);
+  }
+  if (kv) {
+    free(kv->k);
+    free(kv->v);
+    *kv = (vz_qformer_image_kv){0};
+  }
 }
 
 /* LN(out(gelu(in(x))) + x) */
@@ -205,9 +279,10 @@ done:
 /* One layer: self-attention over all rows; the query rows then
  * cross-attend (in layers that have it) and take the query FFN; the text
  * rows take the text FFN. */
-static vz_status layer(const vz_qformer *qf, const vz_qformer_layer *L, const vz_tensor *x,
-                       int64_t n_query, const vz_tensor *mask, const vz_tensor *image,
-                       vz_tensor **out) {
+static vz_status layer(const vz_qformer *qf, int index, const vz_tensor *x, int64_t n_query,
+                       const vz_tensor *mask, const vz_tensor *image,
+                       const vz_qformer_image_kv *image_kv, vz_tensor **out) {
+  const vz_qformer_layer *L = &qf->layers[index];
   const int64_t S = x->shape[1];
   vz_tensor *att = NULL, *rows = NULL, *crossed = NULL, *yq = NULL, *yt = NULL;
   vz_status st;
@@ -217,10 +292,10 @@ static vz_status layer(const vz_qformer *qf, const vz_qformer_layer *L, const vz
     goto done;
   }
   TRY(vz_slice(att, 1, 0, n_query, 1, &rows)); /* the query rows */
-  if (L->has_cross) {
+  if (L->has_cross && image_kv)
+    TRY(attention_one_image(qf, &L->cross, rows, image_kv->k[index], image_kv->v[index], &crossed));
+  else if (L->has_cross)
     TRY(attention(qf, &L->cross, rows, image, NULL, &crossed));
-    drop(&rows);
-  }
   TRY(ffn(qf, &L->ffn_query, crossed ? crossed : rows, &yq));
   drop(&rows);
   drop(&crossed);
@@ -243,26 +318,19 @@ done:
   return st;
 }
 
-vz_status vz_qformer_forward(const vz_qformer *qf, const vz_tensor *x, int64_t n_query,
-                             const vz_tensor *mask, const vz_tensor *image_embeds,
-                             vz_tensor **out) {
+static vz_status run_layers(const vz_qformer *qf, const vz_tensor *x, int64_t n_query,
+                            const vz_tensor *mask, const vz_tensor *image_embeds,
+                            const vz_qformer_image_kv *image_kv, vz_tensor **out) {
   const int64_t H = qf->p.hidden_size;
   if (x->ndim != 3 || x->shape[2] != H || n_query < 0 || n_query > x->shape[1])
     return vz_fail(VZ_ERR_SHAPE, "Q-Former input must be [B, S, %lld] with S >= %lld", (long long)H,
                    (long long)n_query);
   if (x->shape[1] > n_query && !qf->has_text)
     return vz_fail(VZ_ERR_UNSUPPORTED, "this Q-Former has no text FFNs");
-  if (n_query > 0) {
-    const vz_tensor *im = image_embeds;
-    if (!im || im->dtype != VZ_F32 || im->ndim != 3 || im->shape[0] != x->shape[0] ||
-        im->shape[2] != qf->p.encoder_hidden_size)
-      return vz_fail(VZ_ERR_SHAPE, "image embeds must be f32 [%lld, T, %d]", (long long)x->shape[0],
-                     qf->p.encoder_hidden_size);
-  }
   vz_tensor *h = NULL, *next = NULL;
   vz_status st = VZ_OK;
   for (int i = 0; i < qf->p.num_layers; i++) {
-    st = layer(qf, &qf->layers[i], h ? h : x, n_query, mask, image_embeds, &next);
+    st = layer(qf, i, h ? h : x, n_query, mask, image_embeds, image_kv, &next);
     if (st != VZ_OK) {
       st = vz_fail_context(st, "Q-Former layer %d: ", i);
       goto done;
@@ -276,6 +344,30 @@ vz_status vz_qformer_forward(const vz_qformer *qf, const vz_tensor *x, int64_t n
 done:
   vz_tensor_free(h);
   return st;
+}
+
+vz_status vz_qformer_forward(const vz_qformer *qf, const vz_tensor *x, int64_t n_query,
+                             const vz_tensor *mask, const vz_tensor *image_embeds,
+                             vz_tensor **out) {
+  if (n_query > 0) {
+    const vz_tensor *im = image_embeds;
+    if (!im || im->dtype != VZ_F32 || im->ndim != 3 || x->ndim != 3 ||
+        im->shape[0] != x->shape[0] || im->shape[2] != qf->p.encoder_hidden_size)
+      return vz_fail(VZ_ERR_SHAPE, "image embeds must be f32 [%lld, T, %d]",
+                     (long long)(x->ndim == 3 ? x->shape[0] : 0), qf->p.encoder_hidden_size);
+  }
+  return run_layers(qf, x, n_query, mask, image_embeds, NULL, out);
+}
+
+vz_status vz_qformer_forward_one_image(const vz_qformer *qf, const vz_tensor *x, int64_t n_query,
+                                       const vz_tensor *mask, const vz_qformer_image_kv *image_kv,
+                                       vz_tensor **out) {
+  if (!image_kv || image_kv->n_layers != qf->p.num_layers)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                   "Q-Former: the image keys and values were made for another model");
+  if (n_query < 1)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT, "Q-Former: a pass against an image needs queries");
+  return run_layers(qf, x, n_query, mask, NULL, image_kv, out);
 }
 
 vz_status vz_qformer_mask(vz_backend *be, int64_t batch, int64_t n_query, int64_t length,

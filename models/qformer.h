@@ -64,6 +64,26 @@ vz_status vz_qformer_embed(const vz_qformer *qf, int64_t batch, bool queries, co
 vz_status vz_qformer_forward(const vz_qformer *qf, const vz_tensor *x, int64_t n_query,
                              const vz_tensor *mask, const vz_tensor *image_embeds, vz_tensor **out);
 
+/* One image's cross-attention keys and values, projected once for every
+ * layer that has cross-attention (k[i], v[i]: [1, heads, T, d]; NULL in the
+ * other layers), so that many texts can be scored against the image (ITM
+ * re-ranking) without projecting the image again for each. */
+typedef struct vz_qformer_image_kv {
+  int n_layers;
+  vz_tensor **k, **v;
+} vz_qformer_image_kv;
+
+/* image_embeds [1, T, K] -> *out (released with vz_qformer_image_kv_release). */
+vz_status vz_qformer_image_kv_compute(const vz_qformer *qf, const vz_tensor *image_embeds,
+                                      vz_qformer_image_kv *out);
+void vz_qformer_image_kv_release(vz_qformer_image_kv *kv);
+
+/* vz_qformer_forward for B sequences that all attend to the one image of
+ * image_kv (the same result as passing that image B times). */
+vz_status vz_qformer_forward_one_image(const vz_qformer *qf, const vz_tensor *x, int64_t n_query,
+                                       const vz_tensor *mask, const vz_qformer_image_kv *image_kv,
+                                       vz_tensor **out);
+
 /* Additive attention masks (0 where a key is seen, -10000 where hidden, as
  * LAVIS / Hugging Face build them), from a key padding mask `pad` [B, L]
  * (0 / 1 host floats, NULL for all ones):

@@ -446,16 +446,22 @@ static bool try_path(search *s, const char *path, bool dir_only) {
   return false;
 }
 
+/* path = dir/name + suffix; false when that does not fit (a cut path
+ * would name another file, so it is not tried). */
+static bool join_path(char *path, size_t size, const char *dir, const char *name,
+                      const char *suffix) {
+  int n = snprintf(path, size, "%s/%s%s", dir, name, suffix);
+  return n >= 0 && (size_t)n < size;
+}
+
 static void try_in_dir(search *s, const char *dir, const char *name) {
   char path[4096];
   static const char *const suffixes[] = {".ckpt", ".safetensors"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s%s", dir, name, suffixes[i]);
-    if (try_path(s, path, false))
+  for (int i = 0; i < 2; i++)
+    if (join_path(path, sizeof path, dir, name, suffixes[i]) && try_path(s, path, false))
       return;
-  }
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  try_path(s, path, true);
+  if (join_path(path, sizeof path, dir, name, ""))
+    try_path(s, path, true);
 }
 
 #ifndef VLZOO_WEIGHTS_DIRS
@@ -545,12 +551,10 @@ static void try_tokenizer_dir(search *s, const char *dir) {
 static void try_tokenizer_in(search *s, const char *dir, const char *name) {
   char path[4096];
   static const char *const suffixes[] = {".json", ".txt"};
-  for (int i = 0; i < 2 && !s->found; i++) {
-    snprintf(path, sizeof path, "%s/%s%s", dir, name, suffixes[i]);
-    try_path(s, path, false);
-  }
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  if (!s->found && path_exists(path, true))
+  for (int i = 0; i < 2 && !s->found; i++)
+    if (join_path(path, sizeof path, dir, name, suffixes[i]))
+      try_path(s, path, false);
+  if (!s->found && join_path(path, sizeof path, dir, name, "") && path_exists(path, true))
     try_tokenizer_dir(s, path);
 }
 

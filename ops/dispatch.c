@@ -100,8 +100,21 @@ static vz_status run_on_fallback(vz_backend *be, const vz_op_call *call) {
     if (st != VZ_OK)
       return st;
   }
-  vz_log(VZ_LOG_DEBUG, "op %s is not supported on '%s'; running it on the CPU",
-         vz_op_name(call->op), vz_backend_name(be));
+  /* Once per op and backend at info level (what `vlzoo --verbose` shows),
+   * every time at debug level. */
+  vz_log_level level = be->fell_back[call->op] ? VZ_LOG_DEBUG : VZ_LOG_INFO;
+  be->fell_back[call->op] = true;
+  if (vz_log_enabled(level)) {
+    char types[128] = "";
+    for (int i = 0; i < call->n_inputs; i++)
+      if (call->inputs[i])
+        snprintf(types + strlen(types), sizeof types - strlen(types), "%s%s", *types ? ", " : "",
+                 vz_dtype_name(call->inputs[i]->dtype));
+    vz_log(level,
+           "op %s (%s) is not supported on '%s'; running it on the CPU (inputs copied over, "
+           "results back)",
+           vz_op_name(call->op), types, vz_backend_name(be));
+  }
   vz_op_call moved = *call;
   vz_tensor *inputs[VZ_OP_MAX_INPUTS] = {NULL};
   vz_status st = VZ_OK;

@@ -38,10 +38,20 @@ struct vz_backend {
   void *self;
   /* CPU instance that runs ops this backend lacks; made on first need. */
   vz_backend *fallback;
+  /* Ops that have fallen back at least once (logged at info level the first
+   * time, at debug level every time). */
+  bool fell_back[VZ_OP_COUNT];
+  vz_transfer_counts transfers;
 };
 
 void vz_buffer_retain(vz_buffer *b);
 void vz_buffer_release(vz_buffer *b);
+
+/* The backend's buffer_write / buffer_read, counted in be->transfers: every
+ * host <-> backend copy of tensor bytes goes through these two. */
+vz_status vz_backend_upload(vz_backend *be, void *handle, size_t offset, const void *src,
+                            size_t bytes);
+vz_status vz_backend_download(vz_backend *be, void *handle, size_t offset, void *dst, size_t bytes);
 
 /* Shape and dtype of one output, as an op's rule computes it. */
 typedef struct vz_tensor_desc {
@@ -83,6 +93,7 @@ vz_status vz_infer_copy(const vz_op_call *call, vz_tensor_desc *outs);
 vz_status vz_infer_cast(const vz_op_call *call, vz_tensor_desc *outs);
 vz_status vz_infer_argmax(const vz_op_call *call, vz_tensor_desc *outs);
 vz_status vz_infer_topk(const vz_op_call *call, vz_tensor_desc *outs);
+vz_status vz_infer_linear(const vz_op_call *call, vz_tensor_desc *outs);
 vz_status vz_infer_conv2d(const vz_op_call *call, vz_tensor_desc *outs);
 vz_status vz_infer_bicubic(const vz_op_call *call, vz_tensor_desc *outs);
 vz_status vz_infer_rope(const vz_op_call *call, vz_tensor_desc *outs);

@@ -44,6 +44,7 @@ static const vz_op_def op_table[VZ_OP_COUNT] = {
     ROW(VZ_OP_L2_NORMALIZE, "l2_normalize", 1, 1, 1, false, vz_infer_l2_normalize),
     ROW(VZ_OP_ARGMAX, "argmax", 1, 1, 1, false, vz_infer_argmax),
     ROW(VZ_OP_TOPK, "topk", 1, 1, 2, false, vz_infer_topk),
+    ROW(VZ_OP_LINEAR, "linear", 2, 4, 1, true, vz_infer_linear),
 };
 
 const vz_op_def *vz_op_definition(vz_op_kind op) { return &op_table[op]; }

@@ -113,7 +113,7 @@ vz_status vz_tensor_zeros(vz_backend *backend, vz_dtype dtype, int ndim, const i
     st = backend->iface->buffer_clear(backend->self, b->handle, 0, b->bytes);
   } else {
     void *zeros = calloc(1, b->bytes ? b->bytes : 1);
-    st = zeros ? backend->iface->buffer_write(backend->self, b->handle, 0, zeros, b->bytes)
+    st = zeros ? vz_backend_upload(backend, b->handle, 0, zeros, b->bytes)
                : vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory for zeros");
     free(zeros);
   }
@@ -188,7 +188,7 @@ vz_status vz_tensor_write(vz_tensor *t, const void *src, size_t bytes) {
                    vz_tensor_nbytes(t));
   vz_backend *be = t->buffer->backend;
   size_t offset = (size_t)t->offset * vz_dtype_size(t->dtype);
-  return be->iface->buffer_write(be->self, t->buffer->handle, offset, src, bytes);
+  return vz_backend_upload(be, t->buffer->handle, offset, src, bytes);
 }
 
 vz_status vz_tensor_to_host(const vz_tensor *t, void *dst, size_t bytes) {
@@ -205,7 +205,7 @@ vz_status vz_tensor_to_host(const vz_tensor *t, void *dst, size_t bytes) {
   st = be->iface->synchronize(be->self);
   if (st == VZ_OK) {
     size_t offset = (size_t)dense->offset * vz_dtype_size(dense->dtype);
-    st = be->iface->buffer_read(be->self, dense->buffer->handle, offset, dst, bytes);
+    st = vz_backend_download(be, dense->buffer->handle, offset, dst, bytes);
   }
   vz_tensor_free(dense);
   return st;

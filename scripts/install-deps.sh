@@ -9,7 +9,8 @@ packages=(
   libjson-c-dev          # every JSON vlzoo reads or writes
   libyaml-dev            # zoo configs
   libprotobuf-c-dev protobuf-c-compiler  # MindSpore .ckpt
-  ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd  # OpenCL backend
+  ocl-icd-opencl-dev opencl-c-headers libclblast-dev  # OpenCL backend (OpenCL 1.2, CLBlast)
+  pocl-opencl-icd        # a CPU OpenCL device, so that the "opencl" tests run in CI
   libjpeg-dev libpng-dev # image decoding
   libutf8proc-dev        # Unicode normalization for the tokenizers
   libopenblas-dev jq bc  # the benchmarks: GEMM competitor and result summaries

@@ -136,6 +136,15 @@ static void test_bias_mask(void) {
   extra m2 = make_extra(2, (int64_t[]){4, 9}, -1, 1);
   problem pc = {2, 3, 3, 4, 9, 16, 16, 0.25f, false, &col, &m2};
   free(check("column bias, 2-D mask", &pc));
+  /* the same in blocks large enough for the packed path (scale, then bias
+   * and mask, then softmax) */
+  extra bigmask = make_extra(4, (int64_t[]){2, 1, 1, 90}, -1, 1);
+  bigmask.data[89] = -INFINITY;
+  extra bigbias = make_extra(4, (int64_t[]){1, 3, 61, 90}, -2, 2);
+  problem pbig = {2, 3, 3, 61, 90, 24, 20, 0.2f, true, &bigbias, &bigmask};
+  free(check("bias and mask, 61 x 90 causal", &pbig));
+  free(bigmask.data);
+  free(bigbias.data);
   free(mask.data);
   free(bias.data);
   free(col.data);

@@ -1,7 +1,11 @@
 /* matmul against a double-precision reference: sizes, transposes, batch
  * broadcasting, strided views, the 4K-aliasing copy, bf16 and f16
- * operands, output reuse and errors. */
+ * operands, output reuse and errors; the packed GEMM's tails and its
+ * independence from the thread count; linear (the fused Linear layer)
+ * against the reference and against the separate ops. */
+#define _POSIX_C_SOURCE 200809L /* setenv, strdup */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/cpu/cpu_matmul.h"
@@ -9,6 +13,22 @@
 
 static vz_backend *be;
 static bool on_cpu;
+static bool packed_path; /* the CPU's AVX2 path, which has the packed GEMM */
+
+/* Whether the CPU runs op(a) op(b) on its packed GEMM: on the AVX2 path,
+ * for one b matrix and at least 32 rows of output (cpu_matmul.c). The
+ * oneDNN strategies the checks below name are for the other cases. */
+static bool packed_gemm_runs(const vz_tensor *a, const vz_tensor *b, bool ta) {
+  if (!packed_path)
+    return false;
+  int64_t rows = a->shape[a->ndim - (ta ? 1 : 2)];
+  for (int d = 0; d < a->ndim - 2; d++)
+    rows *= a->shape[d];
+  for (int d = 0; d < b->ndim - 2; d++)
+    if (b->shape[d] != 1)
+      return false;
+  return rows >= 32;
+}
 
 /* A tensor of `dtype` holding `vals` converted (rounded) to it. */
 static vz_tensor *make(vz_dtype dtype, int ndim, const int64_t *shape, const float *vals) {
@@ -158,6 +178,8 @@ static void check_kernel(const char *what, const vz_tensor *a, const vz_tensor *
                          const char *expected) {
   if (!on_cpu || !expected)
     return;
+  if (packed_gemm_runs(a, b, ta))
+    expected = "packed_sgemm";
   vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
   call.attrs.matmul.trans_a = ta;
   call.attrs.matmul.trans_b = tb;
@@ -350,7 +372,8 @@ static void test_bf16(void) {
     call.attrs.matmul.trans_b = true;
     const char *name = vz_cpu_matmul_kernel_name(&call);
     CHECK(name &&
-          (strcmp(name, "bf16_widen_sgemm") == 0 || strcmp(name, "onednn_bf16_matmul") == 0));
+          (strcmp(name, "bf16_widen_sgemm") == 0 || strcmp(name, "onednn_bf16_matmul") == 0 ||
+           (packed_path && strcmp(name, "packed_sgemm") == 0)));
   }
   /* accuracy of bf16 against the f32 product on N(0,1) data, K = 1408:
    * operands rounded to 8 significant bits give errors of about
@@ -487,6 +510,206 @@ static void test_output_reuse(void) {
   vz_tensor_free(b);
 }
 
+/* The packed GEMM's edges: rows not a multiple of its 6-row tile, columns
+ * not a multiple of its 16-column panel, K cut into several chunks, several
+ * blocks of rows, 16-bit operands and strided b panels; then the same
+ * product with 1 and 3 threads, bit for bit. */
+static void test_packed_edges(void) {
+  static const int64_t sizes[][3] = {{32, 1, 5},    {35, 17, 1537}, {259, 31, 3100},
+                                     {517, 47, 64}, {40, 16, 1536}, {33, 100, 4097}};
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+    vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){m, k}, false);
+    vz_tensor *w = random_tensor(VZ_F32, 2, (int64_t[]){n, k}, false);
+    vz_tensor *wk = random_tensor(VZ_F32, 2, (int64_t[]){k, n}, false);
+    vz_tensor *wh = random_tensor(VZ_BF16, 2, (int64_t[]){n, k}, false);
+    char what[96];
+    snprintf(what, sizeof what, "%lldx%lldx%lld, w [N, K]", (long long)m, (long long)n,
+             (long long)k);
+    check(what, a, w, false, true, NULL);
+    snprintf(what, sizeof what, "%lldx%lldx%lld, w [K, N]", (long long)m, (long long)n,
+             (long long)k);
+    check(what, a, wk, false, false, NULL);
+    snprintf(what, sizeof what, "%lldx%lldx%lld, bf16 w [N, K]", (long long)m, (long long)n,
+             (long long)k);
+    check(what, a, wh, false, true, NULL);
+    vz_tensor *t[] = {a, w, wk, wh};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+      vz_tensor_free(t[i]);
+  }
+  if (!packed_path)
+    return; /* oneDNN's sums may depend on its threads */
+  /* each output element is summed by one task in a fixed order */
+  vz_tensor *a = random_tensor(VZ_F32, 3, (int64_t[]){2, 257, 1600}, false);
+  vz_tensor *w = random_tensor(VZ_F32, 2, (int64_t[]){333, 1600}, false);
+  vz_tensor *want = NULL;
+  CHECK_OK(vz_matmul(a, w, false, true, &want));
+  float *ref = want ? test_read_f32(want) : NULL;
+  const char *saved = getenv("VLZOO_THREADS");
+  char *restore = saved ? strdup(saved) : NULL;
+  for (int threads = 1; threads <= 3 && ref; threads += 2) {
+    char count[8];
+    snprintf(count, sizeof count, "%d", threads);
+    setenv("VLZOO_THREADS", count, 1);
+    vz_backend *other = NULL;
+    CHECK_OK(vz_backend_create("cpu", &other));
+    vz_tensor *a2 = NULL, *w2 = NULL, *got = NULL;
+    float *av = test_read_f32(a), *wv = test_read_f32(w);
+    CHECK_OK(vz_tensor_from_host(other, VZ_F32, 3, a->shape, av, vz_tensor_nbytes(a), &a2));
+    CHECK_OK(vz_tensor_from_host(other, VZ_F32, 2, w->shape, wv, vz_tensor_nbytes(w), &w2));
+    CHECK_OK(vz_matmul(a2, w2, false, true, &got));
+    float *g = got ? test_read_f32(got) : NULL;
+    if (!g || memcmp(g, ref, vz_tensor_nbytes(want)) != 0) {
+      fprintf(stderr, "matmul with %d threads differs from the default thread count\n", threads);
+      test_failures++;
+    }
+    free(g);
+    free(av);
+    free(wv);
+    vz_tensor_free(a2);
+    vz_tensor_free(w2);
+    vz_tensor_free(got);
+    vz_backend_free(other);
+  }
+  if (restore)
+    setenv("VLZOO_THREADS", restore, 1);
+  else
+    unsetenv("VLZOO_THREADS");
+  free(restore);
+  free(ref);
+  vz_tensor_free(a);
+  vz_tensor_free(w);
+  vz_tensor_free(want);
+}
+
+/* act(v) in double, for the reference of linear. */
+static double activation_ref(vz_op_kind act, double v) {
+  switch (act) {
+  case VZ_OP_GELU_ERF: return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+  case VZ_OP_GELU_TANH:
+    return 0.5 * v * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (v + 0.044715 * v * v * v)));
+  case VZ_OP_QUICK_GELU: return v / (1.0 + exp(-1.702 * v));
+  case VZ_OP_SILU: return v / (1.0 + exp(-v));
+  case VZ_OP_RELU: return v > 0 ? v : 0.0;
+  case VZ_OP_SIGMOID: return 1.0 / (1.0 + exp(-v));
+  default: return v;
+  }
+}
+
+/* vz_fused_linear(x, w, bias, act, res) against act(x w^T + bias) + res in
+ * double (bf16 operands rounded as matmul does), with a tolerance of
+ * `rel` times the product's sum of |terms| (times the activation's slope,
+ * at most about 1.2) plus the residual's own rounding. `out` may be res
+ * (in place) or NULL. */
+static void check_linear(const char *what, const vz_tensor *x, const vz_tensor *w,
+                         const vz_tensor *bias, vz_op_kind act, vz_tensor *res, bool in_place) {
+  bool bf16 = x->dtype == VZ_BF16 || w->dtype == VZ_BF16;
+  vz_tensor *x2 = NULL;
+  if (x->ndim == 1)
+    CHECK_OK(vz_reshape(x, 2, (int64_t[]){1, x->shape[0]}, &x2));
+  ref_result r = reference(x2 ? x2 : x, w, false, true, bf16);
+  vz_tensor_free(x2);
+  int64_t n = w->shape[0];
+  double *bv = bias ? read_values(bias, false) : NULL, *rv = res ? read_values(res, false) : NULL;
+  double *want = malloc((size_t)r.n * sizeof *want);
+  for (int64_t i = 0; i < r.n; i++) {
+    double v = (double)r.want[i] + (bv ? bv[i % n] : 0.0);
+    want[i] = activation_ref(act, v) + (rv ? rv[i] : 0.0);
+  }
+  vz_tensor *out = in_place ? res : NULL;
+  CHECK_OK(vz_fused_linear(x, w, bias, act, res, &out));
+  float *got = out ? test_read_f32(out) : NULL;
+  int bad = 0;
+  for (int64_t i = 0; got && i < r.n; i++) {
+    double tol = 2e-5 * (r.mag[i] + (bv ? fabs(bv[i % n]) : 0.0)) + 1e-6 * fabs(want[i]) + 1e-30;
+    if (!(fabs(got[i] - want[i]) <= tol) && bad++ < 5)
+      fprintf(stderr, "%s: element %lld is %.9g, expected %.9g\n", what, (long long)i, got[i],
+              want[i]);
+  }
+  if (bad || !got) {
+    fprintf(stderr, "%s: %d mismatches\n", what, bad);
+    test_failures++;
+  }
+  CHECK(!in_place || out == res);
+  free(got);
+  free(want);
+  free(bv);
+  free(rv);
+  ref_free(&r);
+  if (!in_place)
+    vz_tensor_free(out);
+}
+
+static void test_linear(void) {
+  static const vz_op_kind acts[] = {VZ_OP_COUNT, VZ_OP_GELU_ERF, VZ_OP_GELU_TANH, VZ_OP_QUICK_GELU,
+                                    VZ_OP_SILU,  VZ_OP_RELU,     VZ_OP_SIGMOID};
+  /* rows below and above the packed GEMM's 32, K in one and in three chunks */
+  static const int64_t sizes[][3] = {{7, 21, 40}, {2 * 37, 45, 77}, {35, 18, 3100}};
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+    vz_tensor *x = random_tensor(VZ_F32, 2, (int64_t[]){m, k}, false);
+    vz_tensor *w = random_tensor(VZ_F32, 2, (int64_t[]){n, k}, false);
+    vz_tensor *b = random_tensor(VZ_F32, 1, (int64_t[]){n}, false);
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+      char what[128];
+      snprintf(what, sizeof what, "linear %lldx%lldx%lld %s", (long long)m, (long long)n,
+               (long long)k, acts[a] == VZ_OP_COUNT ? "plain" : vz_op_name(acts[a]));
+      check_linear(what, x, w, b, acts[a], NULL, false);
+      /* with the separate residual, and with the residual as the output */
+      vz_tensor *r = random_tensor(VZ_F32, 2, (int64_t[]){m, n}, false);
+      strcat(what, " + residual");
+      check_linear(what, x, w, b, acts[a], r, false);
+      strcat(what, " in place");
+      check_linear(what, x, w, b, acts[a], r, true);
+      vz_tensor_free(r);
+    }
+    /* equal to the separate ops, bit for bit, while the residual comes last */
+    vz_tensor *fused = NULL, *y = NULL, *r = random_tensor(VZ_F32, 2, (int64_t[]){m, n}, false);
+    CHECK_OK(vz_fused_linear(x, w, b, VZ_OP_GELU_ERF, r, &fused));
+    CHECK_OK(vz_matmul(x, w, false, true, &y));
+    CHECK_OK(vz_add(y, b, &y));
+    CHECK_OK(vz_gelu_erf(y, &y));
+    CHECK_OK(vz_add(r, y, &y));
+    if (fused && y) {
+      float *g1 = test_read_f32(fused), *g2 = test_read_f32(y);
+      CHECK(memcmp(g1, g2, vz_tensor_nbytes(y)) == 0);
+      free(g1);
+      free(g2);
+    }
+    vz_tensor *t[] = {x, w, b, fused, y, r};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+      vz_tensor_free(t[i]);
+  }
+  /* a vector, a 3-D x with a bf16 weight, strided x, bias and residual */
+  vz_tensor *v = random_tensor(VZ_F32, 1, (int64_t[]){50}, false);
+  vz_tensor *w = random_tensor(VZ_F32, 2, (int64_t[]){20, 50}, false);
+  check_linear("linear of a vector", v, w, NULL, VZ_OP_RELU, NULL, false);
+  vz_tensor *x3 = random_tensor(VZ_F32, 3, (int64_t[]){2, 33, 50}, false);
+  vz_tensor *wh = random_tensor(VZ_BF16, 2, (int64_t[]){20, 50}, false);
+  vz_tensor *r3 = random_tensor(VZ_F32, 3, (int64_t[]){2, 33, 20}, false);
+  check_linear("linear [2,33,50] x bf16 w + residual", x3, wh, NULL, VZ_OP_SILU, r3, false);
+  check_linear("linear [2,33,50] x bf16 w, in place", x3, wh, NULL, VZ_OP_COUNT, r3, true);
+  vz_tensor *wide = random_tensor(VZ_F32, 2, (int64_t[]){40, 100}, false), *xs = NULL;
+  CHECK_OK(vz_slice(wide, 1, 0, 100, 2, &xs)); /* [40, 50], column stride 2 */
+  vz_tensor *bb = random_tensor(VZ_F32, 1, (int64_t[]){60}, false), *bs = NULL;
+  CHECK_OK(vz_slice(bb, 0, 0, 60, 3, &bs)); /* [20], stride 3 */
+  vz_tensor *rt = random_tensor(VZ_F32, 2, (int64_t[]){20, 40}, false), *rs = NULL;
+  CHECK_OK(vz_transpose(rt, 0, 1, &rs)); /* [40, 20], column-major */
+  check_linear("linear of strided x, bias and residual", xs, w, bs, VZ_OP_GELU_ERF, rs, false);
+  /* bad inputs */
+  vz_tensor *out = NULL;
+  vz_tensor *b21 = random_tensor(VZ_F32, 1, (int64_t[]){21}, false);
+  CHECK_FAILS(vz_fused_linear(x3, w, b21, VZ_OP_COUNT, NULL, &out), VZ_ERR_SHAPE);
+  CHECK_FAILS(vz_fused_linear(x3, w, NULL, VZ_OP_COUNT, rt, &out), VZ_ERR_SHAPE);
+  CHECK_FAILS(vz_fused_linear(x3, rt, NULL, VZ_OP_COUNT, NULL, &out), VZ_ERR_SHAPE);
+  CHECK_FAILS(vz_fused_linear(x3, w, NULL, VZ_OP_ADD, NULL, &out), VZ_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vz_fused_linear(x3, x3, NULL, VZ_OP_COUNT, NULL, &out), VZ_ERR_SHAPE);
+  CHECK(out == NULL);
+  vz_tensor *t[] = {v, w, x3, wh, r3, wide, xs, bb, bs, rt, rs, b21};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+}
+
 static void test_errors(void) {
   vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){4, 5}, false);
   vz_tensor *b = random_tensor(VZ_F32, 2, (int64_t[]){6, 3}, false);
@@ -512,6 +735,7 @@ static void test_errors(void) {
 int main(void) {
   be = test_backend();
   on_cpu = strcmp(vz_backend_name(be), "cpu") == 0;
+  packed_path = on_cpu && strstr(vz_backend_description(be), "avx2 kernels") != NULL;
   test_seed(11);
   test_sizes_and_transposes();
   test_batches();
@@ -520,6 +744,8 @@ int main(void) {
   test_bf16();
   test_f16();
   test_output_reuse();
+  test_packed_edges();
+  test_linear();
   test_errors();
   vz_backend_free(be);
   return test_finish("op_matmul");

@@ -333,6 +333,45 @@ static void check_low_precision(const fixture *fx, const outputs *o, const char 
 #ifndef VZ_BLIP2_FULL_ONLY
 /* ---- parity ---- */
 
+/* ITM with each image prepared once and scored against every text: row b
+ * of image b's logits must equal the reference's pair (image b, text b). */
+static void check_itm_one_image(const vz_blip2_stage1 *m, const fixture *fx, const char *name) {
+  vz_tensor *pix = io_tensor(fx, "pixel_values"), *ids = io_tensor(fx, "input_ids");
+  vz_tensor *mask = io_tensor(fx, "attention_mask"), *ref = io_tensor(fx, "itm_logits");
+  vz_tensor *emb = NULL;
+  CHECK_OK(vz_blip2_image_embeds(m, pix, &emb));
+  float *want = ref ? test_read_f32(ref) : NULL;
+  const int64_t B = emb ? emb->shape[0] : 0;
+  float *got = calloc((size_t)(2 * (B ? B : 1)), sizeof *got);
+  for (int64_t b = 0; b < B && want && got; b++) {
+    vz_tensor *one = NULL, *logits = NULL;
+    vz_blip2_itm_image *img = NULL;
+    CHECK_OK(vz_slice(emb, 0, b, b + 1, 1, &one));
+    CHECK_OK(vz_blip2_itm_image_prepare(m, one, &img));
+    if (img)
+      CHECK_OK(vz_blip2_itm_logits_one_image(m, img, ids, mask, &logits));
+    if (logits) {
+      CHECK(logits->shape[0] == B && logits->shape[1] == 2);
+      float *all = test_read_f32(logits);
+      got[2 * b] = all[2 * b];
+      got[2 * b + 1] = all[2 * b + 1];
+      free(all);
+    }
+    vz_blip2_itm_image_free(img);
+    vz_tensor_free(logits);
+    vz_tensor_free(one);
+  }
+  verdict v = want && got && B ? compare(got, want, 2 * B) : (verdict){0};
+  printf("  %-8s %-15s max|err| %.3e  cosine %.9f  %s\n", name, "itm_one_image", v.max_err,
+         v.cosine, v.pass ? "ok" : "FAIL");
+  CHECK(v.pass);
+  free(got);
+  free(want);
+  vz_tensor *all[] = {pix, ids, mask, ref, emb};
+  for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+    vz_tensor_free(all[k]);
+}
+
 static void test_parity(const fixture *fx, const char *name) {
   printf("%s (f32 weights):\n", name);
   vz_blip2_stage1 *m = load(&fx->p, weights_path(fx), VZ_F32);
@@ -350,6 +389,7 @@ static void test_parity(const fixture *fx, const char *name) {
       test_failures++;
     }
   outputs_free(&o);
+  check_itm_one_image(m, fx, name);
   vz_blip2_stage1_free(m);
 
   /* MindFormers' classifier pooling: query 0 only */

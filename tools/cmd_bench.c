@@ -13,18 +13,20 @@
 
 static void usage(FILE *to) {
   fprintf(to, "usage: vlzoo bench gemm [--m M] [--n N] [--k K] [--dtype f32|bf16|f16]\n"
-              "                        [--threads T] [--repeat R] [--json]\n\n"
-              "Times vz_matmul on the CPU backend through the public API (dispatch, copies and\n"
+              "                        [--device NAME] [--threads T] [--repeat R] [--json]\n\n"
+              "Times vz_matmul on a backend through the public API (dispatch, copies and\n"
               "conversions included): a = f32 [M, K] activations times b = a weight [N, K] in\n"
               "the given dtype, used transposed (trans_b), as models store their weights. One\n"
-              "warm-up call, then R timed calls writing into the same output.\n\n"
+              "warm-up call (on OpenCL it builds the kernels), then R timed calls writing into\n"
+              "the same output, each waited for.\n\n"
               "  --m, --n, --k   the GEMM's shape (default 257, 1408, 1408: a ViT-g layer)\n"
               "  --dtype         the weight's dtype (default f32); with bf16 both operands are\n"
               "                  taken at bf16 precision, f16 is widened exactly\n"
+              "  --device NAME   the backend (default cpu; opencl, opencl:1 ...)\n"
               "  --threads T     CPU threads (default: VLZOO_THREADS, else every processor)\n"
               "  --repeat R      timed calls (default 10)\n"
-              "  --json          print one JSON line: m, n, k, dtype, threads, kernel, repeat,\n"
-              "                  median_ms, min_ms, gflops (2 M N K / median)\n");
+              "  --json          print one JSON line: m, n, k, dtype, device, threads, kernel,\n"
+              "                  repeat, median_ms, min_ms, gflops (2 M N K / median)\n");
 }
 
 static int bad_usage(const char *fmt, const char *arg) {
@@ -65,6 +67,7 @@ static vz_tensor *host_tensor(vz_backend *be, vz_dtype dtype, int64_t rows, int6
 static int bench_gemm(int argc, char **argv) {
   long m = 257, n = 1408, k = 1408, threads = 0, repeat = 10;
   vz_dtype dtype = VZ_F32;
+  const char *device = "cpu";
   bool json = false;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
@@ -88,6 +91,11 @@ static int bench_gemm(int argc, char **argv) {
       if (!bench_parse_count(value, 1, hi, target))
         return bad_usage("%s needs a whole number in range", opt);
       i++;
+    } else if (strcmp(opt, "--device") == 0) {
+      if (!value || !*value)
+        return bad_usage("--device needs a backend name%s", "");
+      device = value;
+      i++;
     } else if (strcmp(opt, "--dtype") == 0) {
       if (!value || vz_dtype_from_name(value, &dtype) != VZ_OK ||
           (dtype != VZ_F32 && dtype != VZ_BF16 && dtype != VZ_F16))
@@ -108,7 +116,7 @@ static int bench_gemm(int argc, char **argv) {
   }
 
   vz_backend *be = NULL;
-  if (vz_backend_create("cpu", &be) != VZ_OK) {
+  if (vz_backend_create(device, &be) != VZ_OK) {
     fprintf(stderr, "vlzoo bench gemm: %s\n", vz_last_error());
     return 1;
   }
@@ -123,13 +131,18 @@ static int bench_gemm(int argc, char **argv) {
   vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
   call.attrs.matmul.trans_b = true;
   const char *kernel = vz_cpu_matmul_kernel_name(&call);
-  if (vz_matmul(a, b, false, true, &out) != VZ_OK) { /* warm-up; allocates out */
+  if (!kernel)
+    kernel = vz_backend_name(be);
+  if (vz_matmul(a, b, false, true, &out) != VZ_OK ||
+      vz_backend_synchronize(be) != VZ_OK) { /* warm-up; allocates out */
     fprintf(stderr, "vlzoo bench gemm: %s\n", vz_last_error());
     goto done;
   }
   for (long r = 0; r < repeat; r++) {
     double t0 = bench_now_ms();
     vz_status st = vz_matmul(a, b, false, true, &out);
+    if (st == VZ_OK)
+      st = vz_backend_synchronize(be);
     ms[r] = bench_now_ms() - t0;
     if (st != VZ_OK) {
       fprintf(stderr, "vlzoo bench gemm: %s\n", vz_last_error());
@@ -144,6 +157,7 @@ static int bench_gemm(int argc, char **argv) {
     json_object_object_add(o, "n", json_object_new_int64(n));
     json_object_object_add(o, "k", json_object_new_int64(k));
     json_object_object_add(o, "dtype", json_object_new_string(vz_dtype_name(dtype)));
+    json_object_object_add(o, "device", json_object_new_string(vz_backend_name(be)));
     json_object_object_add(o, "threads", json_object_new_int64(threads));
     json_object_object_add(o, "kernel", kernel ? json_object_new_string(kernel) : NULL);
     json_object_object_add(o, "repeat", json_object_new_int64(repeat));
@@ -153,10 +167,10 @@ static int bench_gemm(int argc, char **argv) {
     printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
   } else {
-    printf("gemm %ldx%ldx%ld %s, %ld threads, kernel %s: median %.3f ms, min %.3f ms, "
+    printf("gemm %ldx%ldx%ld %s on %s, %ld threads, kernel %s: median %.3f ms, min %.3f ms, "
            "%.1f GFLOP/s (%ld runs)\n",
-           m, n, k, vz_dtype_name(dtype), threads, kernel ? kernel : "?", median, ms[0], gflops,
-           repeat);
+           m, n, k, vz_dtype_name(dtype), vz_backend_name(be), threads, kernel, median, ms[0],
+           gflops, repeat);
   }
   rc = 0;
 done:

@@ -9,16 +9,12 @@
 
 #include "ops/internal.h"
 #include "tools/commands.h"
+#include "tools/model_args.h"
 #include "vlzoo/vlzoo.h"
 
-enum { MAX_OVERRIDES = 64 };
-
 typedef struct embed_args {
-  const char *model, *weights, *tokenizer, *image, *text, *device;
-  const char *overrides[MAX_OVERRIDES];
-  int n_overrides;
-  vz_dtype dtype;
-  bool json;
+  vz_model_args m;
+  const char *image, *text;
 } embed_args;
 
 static void usage(FILE *to) {
@@ -28,75 +24,38 @@ static void usage(FILE *to) {
               "Prints BLIP-2 stage-1 features: the normalized image query embeddings (Q x E, e.g.\n"
               "32 x 256) for --image, the normalized text embedding (E) for --text, and with both\n"
               "the ITC similarity (as the config's itc_pooling says) and the ITM logits\n"
-              "[no match, match]. At least one of --image and --text is needed.\n\n"
-              "  --model      a zoo name (vlzoo list), a YAML file or a Hugging Face folder\n"
-              "  --weights    the checkpoint, when not where the config says (vlzoo show NAME)\n"
-              "  --tokenizer  vocab.txt, tokenizer.json or a folder with one (default: from the\n"
-              "               config: processor.tokenizer.checkpoint_name_or_path)\n"
-              "  --dtype      matmul weights in f32 (default), bf16 or f16\n"
-              "  --set        override a config value, as in vlzoo show\n"
-              "  --json       one JSON object: image_embeds, text_embed, itc, itm_logits\n");
-}
-
-static int bad_usage(const char *message, const char *arg) {
-  fprintf(stderr, "vlzoo embed: %s%s\n(see 'vlzoo embed --help')\n", message, arg ? arg : "");
-  return 2;
+              "[no match, match]. At least one of --image and --text is needed.\n\n");
+  vz_model_args_usage(to);
+  fprintf(to, "\nWith --json: one object with image_embeds, text_embed, itc, itm_logits.\n");
 }
 
 static int parse_args(int argc, char **argv, embed_args *a) {
-  *a = (embed_args){.dtype = VZ_F32};
+  *a = (embed_args){.m = {.command = "embed", .dtype = VZ_F32}};
   for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i];
-    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
-      usage(stdout);
-      return -1;
+    const char *opt = argv[i], *value = NULL;
+    switch (vz_model_args_next(argc, argv, &i, &a->m, &value)) {
+    case VZ_ARG_HELP: usage(stdout); return -1;
+    case VZ_ARG_BAD: return 2;
+    case VZ_ARG_SHARED: continue;
+    case VZ_ARG_OWN: break;
     }
-    if (strcmp(opt, "--json") == 0) {
-      a->json = true;
-      continue;
-    }
-    if (i + 1 >= argc)
-      return bad_usage("missing value after ", opt);
-    const char *value = argv[++i];
-    if (strcmp(opt, "--model") == 0)
-      a->model = value;
-    else if (strcmp(opt, "--weights") == 0)
-      a->weights = value;
-    else if (strcmp(opt, "--tokenizer") == 0)
-      a->tokenizer = value;
-    else if (strcmp(opt, "--image") == 0)
+    if (strcmp(opt, "--image") == 0)
       a->image = value;
     else if (strcmp(opt, "--text") == 0)
       a->text = value;
-    else if (strcmp(opt, "--device") == 0)
-      a->device = value;
-    else if (strcmp(opt, "--set") == 0) {
-      if (a->n_overrides == MAX_OVERRIDES)
-        return bad_usage("too many --set options", NULL);
-      if (!strchr(value, '='))
-        return bad_usage("--set takes KEY=VALUE, not ", value);
-      a->overrides[a->n_overrides++] = value;
-    } else if (strcmp(opt, "--dtype") == 0) {
-      if (vz_dtype_from_name(value, &a->dtype) != VZ_OK ||
-          (a->dtype != VZ_F32 && a->dtype != VZ_BF16 && a->dtype != VZ_F16))
-        return bad_usage("--dtype must be f32, bf16 or f16, not ", value);
-    } else {
-      return bad_usage("unknown option ", opt);
-    }
+    else
+      return vz_bad_usage("embed", "unknown option ", opt);
   }
-  if (!a->model)
-    return bad_usage("no model given (--model NAME)", NULL);
+  if (!a->m.model)
+    return vz_bad_usage("embed", "no model given (--model NAME)", NULL);
   if (!a->image && !a->text)
-    return bad_usage("nothing to embed: give --image, --text or both", NULL);
+    return vz_bad_usage("embed", "nothing to embed: give --image, --text or both", NULL);
   return 0;
 }
 
 /* Everything one run holds; released by session_free in any state. */
 typedef struct session {
-  vz_backend *be;
-  vz_config *cfg;
-  vz_blip2_stage1 *model;
-  vz_bert_tokenizer *tok;
+  vz_model_session run;
   vz_tensor *pixels, *image_embeds, *queries, *image_features;
   vz_tensor *ids, *mask, *text_features, *itc, *itm;
 } session;
@@ -107,75 +66,38 @@ static void session_free(session *s) {
                           s->text_features,  s->itc,          s->itm};
   for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; i++)
     vz_tensor_free(tensors[i]);
-  vz_bert_tokenizer_free(s->tok);
-  vz_blip2_stage1_free(s->model);
-  vz_config_free(s->cfg);
-  vz_backend_free(s->be);
-}
-
-static vz_status get_floats(const vz_config *cfg, const char *key, float out[3]) {
-  char path[128];
-  for (int i = 0; i < 3; i++) {
-    double v;
-    snprintf(path, sizeof path, "%s.%d", key, i);
-    vz_status st = vz_config_get_float(cfg, path, &v);
-    if (st != VZ_OK)
-      return st;
-    out[i] = (float)v;
-  }
-  return VZ_OK;
+  vz_model_session_close(&s->run);
 }
 
 static vz_status embed_image(session *s, const char *path) {
-  int64_t size;
-  float mean[3], std[3];
-  vz_status st = vz_config_get_int(s->cfg, "processor.image_processor.image_size", &size);
+  vz_stage1_pipeline *p = s->run.pipeline;
+  const vz_blip2_stage1 *m = vz_stage1_pipeline_model(p);
+  vz_status st = vz_pipeline_pixels(p, &path, 1, &s->pixels);
   if (st == VZ_OK)
-    st = get_floats(s->cfg, "processor.image_processor.mean", mean);
+    st = vz_blip2_image_embeds(m, s->pixels, &s->image_embeds);
   if (st == VZ_OK)
-    st = get_floats(s->cfg, "processor.image_processor.std", std);
-  vz_image *img = NULL;
+    st = vz_blip2_query_output(m, s->image_embeds, &s->queries);
   if (st == VZ_OK)
-    st = vz_image_load(path, &img);
-  if (st == VZ_OK)
-    st = vz_image_to_tensor(img, (int)size, mean, std, s->be, &s->pixels);
-  vz_image_free(img);
-  if (st == VZ_OK)
-    st = vz_blip2_image_embeds(s->model, s->pixels, &s->image_embeds);
-  if (st == VZ_OK)
-    st = vz_blip2_query_output(s->model, s->image_embeds, &s->queries);
-  if (st == VZ_OK)
-    st = vz_blip2_image_features(s->model, s->queries, &s->image_features);
+    st = vz_blip2_image_features(m, s->queries, &s->image_features);
   return st;
 }
 
-static vz_status embed_text(session *s, const char *tokenizer, const char *text) {
-  char *tok_path = NULL;
-  vz_status st = vz_config_tokenizer_path(s->cfg, NULL, tokenizer, &tok_path);
-  if (st == VZ_OK)
-    st = vz_bert_tokenizer_load(tok_path, &s->tok);
-  free(tok_path);
+static vz_status embed_text(session *s, const char *text) {
+  vz_stage1_pipeline *p = s->run.pipeline;
+  /* The length the model was trained with (max_txt_len), as LAVIS encodes. */
   int64_t max_len = 32;
-  if (st == VZ_OK && vz_config_has(s->cfg, "max_txt_len"))
-    st = vz_config_get_int(s->cfg, "max_txt_len", &max_len);
+  vz_status st = VZ_OK;
+  if (vz_config_has(vz_stage1_pipeline_config(p), "max_txt_len"))
+    st = vz_config_get_int(vz_stage1_pipeline_config(p), "max_txt_len", &max_len);
   if (st != VZ_OK)
     return st;
   if (max_len < 2 || max_len > 4096)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "max_txt_len %lld is outside 2..4096",
                    (long long)max_len);
-  int32_t ids[4096], mask[4096];
-  int n = (int)max_len;
-  vz_bert_encode_options opts = VZ_BERT_ENCODE_OPTIONS_INIT;
-  opts.max_length = (int)max_len;
-  opts.truncation = true;
-  if ((st = vz_bert_encode(s->tok, text, &opts, ids, mask, &n)) != VZ_OK)
-    return st;
-  int64_t shape[2] = {1, n};
-  st = vz_tensor_from_host(s->be, VZ_I32, 2, shape, ids, (size_t)n * 4, &s->ids);
+  const vz_text_options opts = {.max_length = (int)max_len};
+  st = vz_pipeline_tokenize(p, &text, 1, &opts, &s->ids, &s->mask);
   if (st == VZ_OK)
-    st = vz_tensor_from_host(s->be, VZ_I32, 2, shape, mask, (size_t)n * 4, &s->mask);
-  if (st == VZ_OK)
-    st = vz_blip2_text_features(s->model, s->ids, s->mask, &s->text_features);
+    st = vz_blip2_text_features(vz_stage1_pipeline_model(p), s->ids, s->mask, &s->text_features);
   return st;
 }
 
@@ -243,21 +165,16 @@ static void print_text(json_object *obj) {
 }
 
 static vz_status run(const embed_args *a, session *s, json_object *result) {
-  vz_status st = vz_backend_create(a->device, &s->be);
-  vz_load_options opts = {.weights = a->weights,
-                          .overrides = a->overrides,
-                          .n_overrides = a->n_overrides,
-                          .weight_dtype = a->dtype};
-  if (st == VZ_OK)
-    st = vz_blip2_stage1_from_pretrained(a->model, &opts, s->be, &s->model, &s->cfg);
+  vz_status st = vz_model_session_open(&a->m, &s->run);
   if (st == VZ_OK && a->image)
     st = embed_image(s, a->image);
   if (st == VZ_OK && a->text)
-    st = embed_text(s, a->tokenizer, a->text);
+    st = embed_text(s, a->text);
   if (st == VZ_OK && a->image && a->text) {
-    st = vz_blip2_itc(s->model, s->image_features, s->text_features, &s->itc);
+    const vz_blip2_stage1 *m = vz_stage1_pipeline_model(s->run.pipeline);
+    st = vz_blip2_itc(m, s->image_features, s->text_features, &s->itc);
     if (st == VZ_OK)
-      st = vz_blip2_itm_logits(s->model, s->image_embeds, s->ids, s->mask, &s->itm);
+      st = vz_blip2_itm_logits(m, s->image_embeds, s->ids, s->mask, &s->itm);
   }
   if (st == VZ_OK && s->image_features)
     st = add_tensor(result, "image_embeds", s->image_features);
@@ -279,7 +196,7 @@ int vz_cmd_embed(int argc, char **argv) {
   json_object *result = json_object_new_object();
   vz_status st = run(&a, &s, result);
   if (st == VZ_OK) {
-    if (a.json)
+    if (a.m.json)
       printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
     else
       print_text(result);

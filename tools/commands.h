@@ -16,5 +16,8 @@ int vz_cmd_inspect(int argc, char **argv);
 int vz_cmd_list(int argc, char **argv);
 int vz_cmd_show(int argc, char **argv);
 int vz_cmd_embed(int argc, char **argv);
+int vz_cmd_classify(int argc, char **argv);
+int vz_cmd_retrieve(int argc, char **argv);
+int vz_cmd_eval_retrieval(int argc, char **argv);
 
 #endif

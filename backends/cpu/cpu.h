@@ -112,6 +112,8 @@ vz_status vz_cpu_t5_bias(const vz_cpu *cpu, const vz_op_call *call);
 
 bool vz_cpu_matmul_supports(const vz_op_call *call);
 vz_status vz_cpu_matmul(const vz_cpu *cpu, const vz_op_call *call);
+bool vz_cpu_linear_supports(const vz_op_call *call);
+vz_status vz_cpu_linear(const vz_cpu *cpu, const vz_op_call *call);
 bool vz_cpu_attention_supports(const vz_op_call *call);
 vz_status vz_cpu_attention(const vz_cpu *cpu, const vz_op_call *call);
 

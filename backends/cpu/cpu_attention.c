@@ -1,9 +1,12 @@
 /* Scaled dot-product attention on the CPU: softmax(q k^T * scale + bias +
- * mask) v, one task per (batch, head, block of query rows). Large blocks
- * use two single-threaded oneDNN GEMMs around the softmax (scores, then
- * probabilities times values); small ones a loop of dot products and
- * axpys. Each task computes alone, in a fixed order, so results do not
- * depend on the thread count. */
+ * mask) v. On paths with the packed GEMM (AVX2) one task per (batch,
+ * head) packs the head's keys and values once and runs the register tile
+ * of cpu_matmul.c over blocks of query rows (scores, softmax, then
+ * probabilities times values, all in the thread's L2). Otherwise one task
+ * per (batch, head, block of query rows): large blocks use two
+ * single-threaded oneDNN GEMMs around the softmax, small ones a loop of
+ * dot products and axpys. Each task computes alone, in a fixed order, so
+ * results do not depend on the thread count. */
 #include <dnnl.h>
 #include <math.h>
 #include <omp.h>
@@ -23,6 +26,10 @@ enum {
    * ties at 7-8 us for 12 heads; 1 x 40 x 128 and up favour the GEMMs, ViT-g
    * 3.2 ms against 10.6 ms). */
   GEMM_MIN_WORK = 4096,
+  /* Slivers of VZ_GEMM_MR query rows per block of the packed path at most:
+   * 54 rows of 257 scores stay in L2 with the head's packed keys and
+   * values (about 250 KiB for ViT-g). */
+  PACKED_BLOCK_SLIVERS = 9,
 };
 
 typedef struct attn {
@@ -149,6 +156,128 @@ static dnnl_status_t block_gemm(const vz_cpu *cpu, const attn *a, int64_t b, int
   return dnnl_sgemm('N', 'N', rows, a->dv, cols, 1.0f, p, ld, v, a->dv, 0.0f, o, a->dv);
 }
 
+/* ---- Packed path ---- */
+
+typedef struct packed_scratch {
+  float *k, *v, *s; /* packed keys (k^T), packed values, a block of scores */
+  int64_t ld;       /* floats between rows of scores */
+} packed_scratch;
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+/* Floats of one thread's packed_scratch. */
+static size_t packed_floats(const attn *a, int nr, int64_t ld) {
+  return (size_t)(round_up(a->sk, nr) * a->d + round_up(a->dv, nr) * a->sk +
+                  PACKED_BLOCK_SLIVERS * VZ_GEMM_MR * ld);
+}
+
+/* Blocks of query rows: slivers of VZ_GEMM_MR rows split evenly into at
+ * most PACKED_BLOCK_SLIVERS each. */
+static int64_t packed_blocks(const attn *a) {
+  int64_t slivers = (a->sq + VZ_GEMM_MR - 1) / VZ_GEMM_MR;
+  return (slivers + PACKED_BLOCK_SLIVERS - 1) / PACKED_BLOCK_SLIVERS;
+}
+
+/* Blocks [blk0, blk1) of head (b, h): the head's keys and values packed,
+ * then for each block the scores by tiles (queries read in place), the
+ * softmax row by row, and the probabilities (in place) times the values by
+ * tiles. Every row's result is the same whichever task computes it. */
+static void head_packed(const vz_cpu *cpu, const attn *a, int64_t b, int64_t h, int64_t blk0,
+                        int64_t blk1, const packed_scratch *w) {
+  const vz_cpu_simd *simd = cpu->simd;
+  const int nr = simd->gemm_nr, mr = VZ_GEMM_MR;
+  int64_t kvh = h / a->group;
+  const float *k = a->k + (b * a->kv_heads + kvh) * a->sk * a->d;
+  const float *v = a->v + (b * a->kv_heads + kvh) * a->sk * a->dv;
+  const float *q = a->q + (b * a->heads + h) * a->sq * a->d;
+  float *o = a->out + (b * a->heads + h) * a->sq * a->dv;
+  int64_t kpanels = (a->sk + nr - 1) / nr, vpanels = (a->dv + nr - 1) / nr;
+  for (int64_t t = 0; t < kpanels; t++) { /* k^T: each key a column of d steps */
+    int64_t j = t * nr;
+    simd->gemm_pack_bt(k + j * a->d, a->d, (int)(a->sk - j < nr ? a->sk - j : nr), a->d,
+                       w->k + t * nr * a->d);
+  }
+  for (int64_t t = 0; t < vpanels; t++) { /* v: row-major [Sk, Dv], nr columns a panel */
+    int64_t j = t * nr, cols = a->dv - j < nr ? a->dv - j : nr;
+    float *dst = w->v + t * nr * a->sk;
+    for (int64_t r = 0; r < a->sk; r++, dst += nr) {
+      memcpy(dst, v + r * a->dv + j, (size_t)cols * sizeof *dst);
+      memset(dst + cols, 0, (size_t)(nr - cols) * sizeof *dst);
+    }
+  }
+  int64_t slivers = (a->sq + mr - 1) / mr, blocks = packed_blocks(a);
+  for (int64_t blk = blk0; blk < blk1; blk++) {
+    int64_t i0 = slivers * blk / blocks * mr, i1 = slivers * (blk + 1) / blocks * mr;
+    if (i1 > a->sq)
+      i1 = a->sq;
+    int64_t rows = i1 - i0, cols = visible(a, i1 - 1); /* keys any row of the block sees */
+    if (cols == 0) {
+      memset(o + i0 * a->dv, 0, (size_t)(rows * a->dv) * sizeof *o);
+      continue;
+    }
+    for (int64_t s = 0; s * mr < rows; s++) {
+      int rs = (int)(rows - s * mr < mr ? rows - s * mr : mr);
+      for (int64_t t = 0; t * nr < cols; t++)
+        simd->gemm_tile(a->d, q + (i0 + s * mr) * a->d, a->d, w->k + t * nr * a->d,
+                        w->s + s * mr * w->ld + t * nr, w->ld, rs,
+                        (int)(cols - t * nr < nr ? cols - t * nr : nr), false, NULL);
+    }
+    for (int64_t r = 0; r < rows; r++) {
+      float *row = w->s + r * w->ld;
+      int64_t valid = visible(a, i0 + r);
+      if (a->bias || a->mask) { /* bias and mask add to the scaled scores */
+        simd->unary(VZ_OP_SCALE, row, row, valid, a->scale);
+        add_bias_mask(a, b, h, i0 + r, row, valid);
+        simd->softmax_row(row, NULL, 1.0f, valid, cols, row);
+      } else {
+        simd->softmax_row(row, NULL, a->scale, valid, cols, row);
+      }
+    }
+    for (int64_t s = 0; s * mr < rows; s++) {
+      int rs = (int)(rows - s * mr < mr ? rows - s * mr : mr);
+      for (int64_t t = 0; t < vpanels; t++)
+        simd->gemm_tile(cols, w->s + s * mr * w->ld, w->ld, w->v + t * nr * a->sk,
+                        o + (i0 + s * mr) * a->dv + t * nr, a->dv, rs,
+                        (int)(a->dv - t * nr < nr ? a->dv - t * nr : nr), false, NULL);
+    }
+  }
+}
+
+static vz_status run_packed(const vz_cpu *cpu, const attn *a) {
+  /* A task per head, or per part of one when there are fewer heads than
+   * threads to keep busy (the keys and values are then packed once per
+   * part). */
+  int64_t heads = a->batch * a->heads, blocks = packed_blocks(a), parts = 1;
+  while (parts < blocks && heads * parts < 2 * cpu->threads)
+    parts++;
+  int64_t tasks = heads * parts;
+  int64_t ld = round_up(a->sk, 16);
+  if (ld % 1024 == 0)
+    ld += 16; /* rows 4 KiB apart would share cache sets */
+  size_t per_thread = packed_floats(a, cpu->simd->gemm_nr, ld);
+  int threads = vz_cpu_threads_for(cpu, tasks * a->sq * a->sk * (a->d + a->dv) / 8);
+  if (threads > tasks)
+    threads = (int)tasks;
+  float *scratch =
+      aligned_alloc(64, round_up((int64_t)(per_thread * (size_t)threads * sizeof(float)), 64));
+  if (!scratch)
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory for attention scores");
+#pragma omp parallel num_threads(threads)
+  {
+    packed_scratch w = {.k = scratch + per_thread * (size_t)omp_get_thread_num(), .ld = ld};
+    w.v = w.k + round_up(a->sk, cpu->simd->gemm_nr) * a->d;
+    w.s = w.v + round_up(a->dv, cpu->simd->gemm_nr) * a->sk;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; t++) {
+      int64_t bh = t / parts, part = t % parts;
+      head_packed(cpu, a, bh / a->heads, bh % a->heads, blocks * part / parts,
+                  blocks * (part + 1) / parts, &w);
+    }
+  }
+  free(scratch);
+  return VZ_OK;
+}
+
 bool vz_cpu_attention_supports(const vz_op_call *call) {
   for (int i = 0; i < call->n_inputs; i++) {
     const vz_tensor *t = call->inputs[i];
@@ -191,6 +320,9 @@ vz_status vz_cpu_attention(const vz_cpu *cpu, const vz_op_call *call) {
     a.mask = vz_cpu_data(mask);
     vz_broadcast_strides(mask, 4, scores, a.mask_stride);
   }
+  if (cpu->simd->gemm_tile && a.sq * a.sk * (a.d > a.dv ? a.d : a.dv) >= GEMM_MIN_WORK * 8 &&
+      a.d > 0)
+    return run_packed(cpu, &a);
   /* Blocks of at most ROW_BLOCK rows, as even as possible (257 rows: five
    * of 52 and less, not four of 64 and one of 1). */
   int64_t blocks = (a.sq + ROW_BLOCK - 1) / ROW_BLOCK;

@@ -103,7 +103,10 @@ vz_status vz_cpu_split_axis(const vz_tensor *x, int axis, int64_t *outer, int64_
   return VZ_OK;
 }
 
-static vz_status cpu_create(void **self) {
+static vz_status cpu_create(const char *device, void **self) {
+  if (device)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                   "the CPU backend has one device; 'cpu:%s' names another (use 'cpu')", device);
   vz_cpu *cpu = calloc(1, sizeof *cpu);
   if (!cpu)
     return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory for the CPU backend");

@@ -39,6 +39,7 @@ static const vz_cpu_kernel kernels[VZ_OP_COUNT] = {
     K(VZ_OP_L2_NORMALIZE, vz_cpu_norm_supports, vz_cpu_l2_normalize),
     K(VZ_OP_ARGMAX, vz_cpu_argmax_supports, vz_cpu_argmax),
     K(VZ_OP_TOPK, vz_cpu_topk_supports, vz_cpu_topk),
+    K(VZ_OP_LINEAR, vz_cpu_linear_supports, vz_cpu_linear),
 };
 
 const vz_cpu_kernel *vz_cpu_kernel_for(vz_op_kind op) { return &kernels[op]; }

@@ -1,11 +1,13 @@
 /* Backends: where tensors live and ops run. Users create one by name; a new
  * device is added by implementing vz_backend_iface below in a folder under
- * backends/ and adding one line to the registry (ops/backend_registry.c). */
+ * backends/ and adding one line to the registry (backends/registry.c). See
+ * docs/backends.md. */
 #ifndef VLZOO_BACKEND_H
 #define VLZOO_BACKEND_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vlzoo/ops.h"
 #include "vlzoo/status.h"
@@ -17,9 +19,12 @@ extern "C" {
 typedef struct vz_backend vz_backend;
 
 /* Creates a backend instance. `name` is a registered backend ("cpu",
- * "opencl") or NULL for the VLZOO_DEVICE environment variable, itself
- * defaulting to "cpu". An instance is used by one thread at a time; two
- * instances are independent. */
+ * "opencl"), optionally followed by ":DEVICE" to pick one of its devices
+ * ("opencl:1", "opencl:pocl"; see the backend's documentation for what
+ * DEVICE may be), or NULL for the VLZOO_DEVICE environment variable, itself
+ * defaulting to "cpu". Without ":DEVICE" a backend may read its own
+ * variable (the OpenCL backend: VLZOO_OPENCL_DEVICE). An instance is used
+ * by one thread at a time; two instances are independent. */
 vz_status vz_backend_create(const char *name, vz_backend **out);
 
 /* Waits for queued work and frees the instance. Tensors on it must be freed
@@ -42,6 +47,22 @@ bool vz_backend_supports(const vz_backend *backend, const vz_op_call *call);
 /* Names of the backends compiled into this library, NULL-terminated. */
 const char *const *vz_backend_names(void);
 
+/* Copies between host memory and a backend's buffers, counted since the
+ * backend was made or last reset: tensor uploads (vz_tensor_from_host,
+ * vz_tensor_write, zeros written from the host) and downloads
+ * (vz_tensor_to_host), including those the dispatcher makes when it runs
+ * an op on the CPU for a backend that lacks it. Ops a device runs natively
+ * move nothing, so a model whose every op runs on the device shows only
+ * its inputs going up and its outputs coming back. On the CPU backend the
+ * counts are of memory copies. */
+typedef struct vz_transfer_counts {
+  uint64_t uploads, upload_bytes;     /* host -> backend */
+  uint64_t downloads, download_bytes; /* backend -> host */
+} vz_transfer_counts;
+
+vz_transfer_counts vz_backend_transfers(const vz_backend *backend);
+void vz_backend_reset_transfers(vz_backend *backend);
+
 /* ---- For backend implementers ---- */
 
 /* The table a backend fills. Every member is required unless marked
@@ -49,8 +70,10 @@ const char *const *vz_backend_names(void);
 typedef struct vz_backend_iface {
   const char *name;
 
-  /* Makes the backend's state; fails cleanly when the device is absent. */
-  vz_status (*create)(void **self);
+  /* Makes the backend's state; fails cleanly (VZ_ERR_UNSUPPORTED or
+   * VZ_ERR_BACKEND) when the device is absent. `device` is the text after
+   * "name:" in vz_backend_create, or NULL when none was given. */
+  vz_status (*create)(const char *device, void **self);
   /* Frees the state after all its buffers are gone. */
   void (*destroy)(void *self);
   /* Text for vz_backend_description; owned by the state. */

@@ -13,9 +13,12 @@
  * load_param_into_net finds every parameter), a safetensors file gets
  * Hugging Face's (Blip2ForImageTextRetrieval for stage 1; temp and the
  * Q-Former LM head, which transformers has no place for, are dropped with a
- * note unless `to` is "vlzoo"). Values are never changed except by those
- * layout transforms and by an explicit dtype. The output appears only when
- * everything succeeded (temporary file + rename). */
+ * note unless `to` is "vlzoo"; in vlzoo naming the LM decoder's weight and
+ * bias are left out when they only repeat the word embeddings and the
+ * head's bias, as LAVIS ties them: vlzoo's loader ties them back). Values
+ * are never changed except by those layout transforms and by an explicit
+ * dtype. The output appears only when everything succeeded (temporary file
+ * + rename). */
 #ifndef VLZOO_CONVERT_H
 #define VLZOO_CONVERT_H
 

@@ -111,6 +111,19 @@ vz_status vz_blip2_itc(const vz_blip2_stage1 *m, const vz_tensor *image_features
  * averaged over the queries; softmax(...)[1] is the match probability. */
 vz_status vz_blip2_itm_logits(const vz_blip2_stage1 *m, const vz_tensor *image_embeds,
                               const vz_tensor *ids, const vz_tensor *mask, vz_tensor **out);
+/* One image made ready to be scored by ITM against many texts (retrieval
+ * re-ranking): the cross-attention keys and values of every layer are
+ * computed once from image embeds [1, T, Dv]. Freed with
+ * vz_blip2_itm_image_free before the model. */
+typedef struct vz_blip2_itm_image vz_blip2_itm_image;
+vz_status vz_blip2_itm_image_prepare(const vz_blip2_stage1 *m, const vz_tensor *image_embeds,
+                                     vz_blip2_itm_image **out);
+void vz_blip2_itm_image_free(vz_blip2_itm_image *img); /* NULL is ignored */
+/* ITM logits [B, 2] of B texts (ids [B, L], mask) against the prepared
+ * image: the same as vz_blip2_itm_logits with the image repeated B times. */
+vz_status vz_blip2_itm_logits_one_image(const vz_blip2_stage1 *m, const vz_blip2_itm_image *img,
+                                        const vz_tensor *ids, const vz_tensor *mask,
+                                        vz_tensor **out);
 /* image embeds [B, T, Dv] with ids [B, L] (first id [DEC] when captioning),
  * mask -> LM prediction scores [B, L, V] for the text positions of a
  * queries + text pass with the UniLM mask (queries see queries; text sees the
@@ -144,10 +157,10 @@ vz_status vz_blip2_lm_loss(const vz_blip2_stage1 *m, const vz_tensor *image_embe
 /* ---- Loading by name (MindFormers' from_pretrained) ---- */
 
 typedef struct vz_load_options {
-  const char *weights;              /* explicit weights path, or NULL */
-  const char *const *overrides;     /* "key=value" strings (vlzoo show --set) */
+  const char *weights;          /* explicit weights path, or NULL */
+  const char *const *overrides; /* "key=value" strings (vlzoo show --set) */
   int n_overrides;
-  vz_dtype weight_dtype;            /* f32, bf16 or f16 for matmul weights */
+  vz_dtype weight_dtype; /* f32, bf16 or f16 for matmul weights */
 } vz_load_options;
 
 struct vz_config;

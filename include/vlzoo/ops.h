@@ -53,6 +53,7 @@ typedef enum vz_op_kind {
   VZ_OP_L2_NORMALIZE,
   VZ_OP_ARGMAX,
   VZ_OP_TOPK,
+  VZ_OP_LINEAR,
   VZ_OP_COUNT
 } vz_op_kind;
 
@@ -114,6 +115,9 @@ typedef union vz_op_attrs {
   struct {
     int k;
   } topk;
+  struct {
+    vz_op_kind activation; /* VZ_OP_COUNT: none */
+  } linear;
 } vz_op_attrs;
 
 /* One op application, as the dispatcher hands it to a backend. Absent
@@ -148,6 +152,18 @@ vz_status vz_op_execute(vz_op_call *call);
  * instructions can use them; f16 operands are widened to f32 exactly. */
 vz_status vz_matmul(const vz_tensor *a, const vz_tensor *b, bool trans_a, bool trans_b,
                     vz_tensor **out);
+
+/* A Linear layer with what follows it fused: activation(x w^T + bias) +
+ * residual. x [..., K] and w [N, K] take vz_matmul's dtypes and precision
+ * rules (as vz_matmul(x, w, false, true)); bias (f32 [N]) and residual
+ * (f32, the result's shape [..., N]) may be NULL; activation is one of
+ * VZ_OP_GELU_ERF, VZ_OP_GELU_TANH, VZ_OP_QUICK_GELU, VZ_OP_SILU,
+ * VZ_OP_RELU, VZ_OP_SIGMOID, or VZ_OP_COUNT for none. The result is f32
+ * [..., N]. *out may be the residual itself (x = x + linear(h)); it must
+ * not overlap x or w. Equal to the separate ops up to the order of the
+ * additions (the residual may be added before the product's last terms). */
+vz_status vz_fused_linear(const vz_tensor *x, const vz_tensor *w, const vz_tensor *bias,
+                          vz_op_kind activation, const vz_tensor *residual, vz_tensor **out);
 
 /* ---- Element-wise (f32; numpy broadcasting for the binary ones) ---- */
 vz_status vz_add(const vz_tensor *a, const vz_tensor *b, vz_tensor **out);

@@ -9,6 +9,7 @@
 #include "vlzoo/image.h"
 #include "vlzoo/model.h"
 #include "vlzoo/ops.h"
+#include "vlzoo/pipeline.h"
 #include "vlzoo/status.h"
 #include "vlzoo/tensor.h"
 #include "vlzoo/tokenizer.h"

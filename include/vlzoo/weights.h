@@ -38,6 +38,10 @@ void vz_weights_close(vz_weights *w);
 /* "safetensors", "torch-zip", "torch-legacy", "mindspore-ckpt" (the first
  * file's format for a sharded source). */
 const char *vz_weights_format(const vz_weights *w);
+/* A value of the file's metadata (safetensors' "__metadata__" string map;
+ * other formats have none), or NULL when the key is absent. Valid until
+ * vz_weights_close. */
+const char *vz_weights_metadata(const vz_weights *w, const char *key);
 
 size_t vz_weights_count(const vz_weights *w);
 /* The i-th tensor, in file order; NULL when i is out of range. */
@@ -75,6 +79,10 @@ vz_status vz_weights_writer_open(const char *path, vz_weights_file_format format
  * commit or abort; names must be unique. */
 vz_status vz_weights_writer_add(vz_weights_writer *wr, const char *name, vz_dtype dtype, int ndim,
                                 const int64_t *shape, const void *data, size_t nbytes);
+/* Sets one metadata string (safetensors' "__metadata__"; a key set twice
+ * keeps the last value). A MindSpore .ckpt has no place for metadata:
+ * VZ_ERR_UNSUPPORTED. */
+vz_status vz_weights_writer_set_metadata(vz_weights_writer *wr, const char *key, const char *value);
 /* Writes everything, flushes and renames into place, then frees the writer
  * (also on failure, which removes the temporary file). */
 vz_status vz_weights_writer_commit(vz_weights_writer *wr);
