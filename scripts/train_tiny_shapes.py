@@ -132,10 +132,11 @@ def shape_points(rng, shape, cx, cy, r):
     return None
 
 
-def draw_shape(rng, color, shape, size=224, level=1.0):
+def draw_shape(rng, color, shape, size=224, level=1.0, with_mask=False):
     """One training image (PIL RGB) of a `color` `shape`. `level` (0..1) is
     the curriculum: at 0 shapes are centered, at 1 anywhere. Any size
-    (circumradius 16-100 px) and rotation at every level."""
+    (circumradius 16-100 px) and rotation at every level. With `with_mask`,
+    also the shape's coverage (PIL "L", 255 inside) drawn the same way."""
     background = random_background(rng)
     fill = random_fill(rng, color)
     scale = rng.choice([1, 2])  # supersampled half of the time: anti-aliased edges
@@ -148,6 +149,8 @@ def draw_shape(rng, color, shape, size=224, level=1.0):
         arr = arr + (ramp[None, :, None] if rng.random() < 0.5 else ramp[:, None, None]) * d
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
+    mask = Image.new("L", (canvas, canvas), 0)
+    mask_draw = ImageDraw.Draw(mask)
     # radius of the circumscribed circle; squares and triangles look smaller
     r = rng.uniform(16, 100 if shape != "circle" else 90)
     margin = 2
@@ -155,27 +158,31 @@ def draw_shape(rng, color, shape, size=224, level=1.0):
     cx = size / 2 + rng.uniform(-spread, spread)
     cy = size / 2 + rng.uniform(-spread, spread)
     if shape == "circle":
-        draw.ellipse([(cx - r) * scale, (cy - r) * scale, (cx + r) * scale, (cy + r) * scale],
-                     fill=fill)
+        box = [(cx - r) * scale, (cy - r) * scale, (cx + r) * scale, (cy + r) * scale]
+        draw.ellipse(box, fill=fill)
+        mask_draw.ellipse(box, fill=255)
     else:
-        pts = shape_points(rng, shape, cx, cy, r)
-        draw.polygon([(x * scale, y * scale) for x, y in pts], fill=fill)
+        pts = [(x * scale, y * scale) for x, y in shape_points(rng, shape, cx, cy, r)]
+        draw.polygon(pts, fill=fill)
+        mask_draw.polygon(pts, fill=255)
     if scale > 1:
         img = img.resize((size, size), Image.BOX)
+        mask = mask.resize((size, size), Image.BOX)
     if rng.random() < 0.15:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
-    return img
+    return (img, mask) if with_mask else img
 
 
 # ---------------------------------------------------------------------------
-# Preprocessing: vlzoo's (LAVIS blip_image_eval): bicubic resize to 224 (the
-# identity for 224 x 224 images), /255, CLIP mean / std.
+# Preprocessing: vlzoo's (LAVIS blip_image_eval): bicubic resize to the
+# config's image size (Pillow's, antialiased, as vlzoo's image processor),
+# /255, CLIP mean / std.
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 
-def to_pixels(img, size=224):
+def to_pixels(img, size):
     img = img.convert("RGB")
     if img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)
@@ -479,6 +486,11 @@ class Blip2Qformer(nn.Module):
         self.text_proj = nn.Linear(s["width"], s["embed_dim"])
         self.itm_head = nn.Linear(s["width"], 2)
         self.temp = nn.Parameter(0.07 * torch.ones([]))
+        # Training only, not exported: each patch token's class (or
+        # background). A label per patch reaches the ViT's early layers far
+        # sooner than one per image: with the image-level losses alone, a
+        # ViT this small tells the shapes apart only after thousands of steps.
+        self.token_head = nn.Linear(s["vision_width"], len(CLASSES) + 1)
         self.apply(self._init)
         # 2-D sine-cosine positions (MAE) to start from: a ViT learning from
         # scratch on few images finds which patches are neighbours slowly.
@@ -545,9 +557,12 @@ class Blip2Qformer(nn.Module):
 
     # -- training (LAVIS Blip2Qformer.forward, one device, with image ids)
 
-    def forward(self, pixels, ids, att, class_ids, gen, itc_only=False):
+    def forward(self, pixels, ids, att, class_ids, patch_labels, gen, itc_only=False):
         s = self.s
         image_embeds = self.image_embeds(pixels)
+        patch_logits = self.token_head(image_embeds[:, 1:])
+        loss_patches = F.cross_entropy(patch_logits.reshape(-1, patch_logits.shape[-1]),
+                                       patch_labels.reshape(-1))
         image_feats = self.image_features(self.query_output(image_embeds))
         text_feat = self.text_features(ids, att)
 
@@ -564,7 +579,7 @@ class Blip2Qformer(nn.Module):
                     - (F.log_softmax(sim_t2i, dim=1) * targets).sum(1).mean()) / 2
 
         if itc_only:
-            return loss_itc, None, None
+            return loss_itc, None, None, loss_patches
 
         # ITM with hard negatives drawn from the similarities (same class never)
         B = pixels.shape[0]
@@ -587,7 +602,7 @@ class Blip2Qformer(nn.Module):
         target = dec.masked_fill(dec == s["pad_id"], -100)[:, 1:]
         loss_lm = F.cross_entropy(scores[:, :-1].reshape(-1, s["vocab"]), target.reshape(-1),
                                   ignore_index=-100, label_smoothing=0.1)
-        return loss_itc, loss_itm, loss_lm
+        return loss_itc, loss_itm, loss_lm, loss_patches
 
 
 # ---------------------------------------------------------------------------
@@ -670,6 +685,9 @@ def write_vocab_json(tok, training_texts, path):
         spec = json.load(f)
     assert spec["model"]["type"] == "WordPiece"
     vocab = vocab_subset(tok, training_texts)
+    # [DEC] in the WordPiece vocabulary too: tokenizers (0.23) gives an added
+    # token that the vocabulary lacks the next free id, not the one written.
+    vocab["[DEC]"] = 30522
     spec["model"]["vocab"] = vocab
     spec["added_tokens"] = [a for a in spec["added_tokens"] if a["content"] in vocab]
     spec["added_tokens"].append({"id": 30522, "content": "[DEC]", "single_word": False,
@@ -710,13 +728,27 @@ def batch_classes(rng, per_class, shape_focus):
     return cls
 
 
-def make_batch(rng, class_ids, texts_by_class, tok_cache, max_level=1.0):
-    """Images (each of curriculum level uniform in [0, max_level]) and
-    texts of the classes, as tensors."""
-    pixels, text_rows = [], []
+BACKGROUND = len(CLASSES)  # the token label of a patch the shape barely touches
+
+
+def token_labels(mask, class_id, image_size, patch):
+    """[grid^2]: the class for each patch the shape covers at least 15 % of,
+    BACKGROUND for the others (raster order, as the ViT's patch tokens)."""
+    grid = image_size // patch
+    cover = np.asarray(mask.resize((image_size, image_size), Image.BOX), dtype=np.float32) / 255
+    frac = cover.reshape(grid, patch, grid, patch).mean(axis=(1, 3)).reshape(-1)
+    return torch.from_numpy(np.where(frac >= 0.15, class_id, BACKGROUND))
+
+
+def make_batch(rng, s, class_ids, texts_by_class, tok_cache, max_level=1.0):
+    """Images (each of curriculum level uniform in [0, max_level]), their
+    patches' labels and texts of the classes, as tensors."""
+    pixels, patch_labels, text_rows = [], [], []
     for c in class_ids:
         color, shape = COLORS[c // 3], SHAPES[c % 3]
-        pixels.append(to_pixels(draw_shape(rng, color, shape, level=rng.uniform(0, max_level))))
+        img, mask = draw_shape(rng, color, shape, level=rng.uniform(0, max_level), with_mask=True)
+        pixels.append(to_pixels(img, s["image_size"]))
+        patch_labels.append(token_labels(mask, c, s["image_size"], s["patch_size"]))
         text_rows.append(rng.choice(texts_by_class[c]))
     ids = [tok_cache[t] for t in text_rows]
     L = max(len(x) for x in ids)
@@ -725,17 +757,17 @@ def make_batch(rng, class_ids, texts_by_class, tok_cache, max_level=1.0):
     for i, x in enumerate(ids):
         id_t[i, :len(x)] = torch.tensor(x)
         att[i, :len(x)] = 1
-    return torch.stack(pixels), id_t, att, torch.tensor(class_ids)
+    return torch.stack(pixels), id_t, att, torch.tensor(class_ids), torch.stack(patch_labels)
 
 
 class BatchStream(torch.utils.data.IterableDataset):
     """The training batches, drawn in a worker process (the second CPU)
     while the model trains on the first; deterministic for a seed."""
 
-    def __init__(self, seed, total, per_class, shape_focus, hold, ramp, texts_by_class, tok_cache):
+    def __init__(self, s, seed, total, per_class, shape_focus, hold, ramp, texts_by_class, tok_cache):
         super().__init__()
         self.args = (seed, total, per_class, shape_focus, hold, ramp)
-        self.texts_by_class, self.tok_cache = texts_by_class, tok_cache
+        self.s, self.texts_by_class, self.tok_cache = s, texts_by_class, tok_cache
 
     def __iter__(self):
         seed, total, per_class, shape_focus, hold, ramp = self.args
@@ -744,7 +776,7 @@ class BatchStream(torch.utils.data.IterableDataset):
         for step in range(total):
             level = min(1.0, max(0.0, (step - hold) / ramp)) if ramp > 0 else 1.0
             cls = batch_classes(rng, per_class, shape_focus)
-            yield (level,) + make_batch(rng, cls, self.texts_by_class, self.tok_cache, level)
+            yield (level,) + make_batch(rng, self.s, cls, self.texts_by_class, self.tok_cache, level)
 
 
 def lr_at(step, steps, peak, warmup):
@@ -769,7 +801,7 @@ def train(model, tok, args, log):
     history = []
     start = time.time()
     total = args.itc_steps + args.steps
-    stream = BatchStream(args.seed, total, args.per_class, args.shape_focus, args.hold, args.ramp,
+    stream = BatchStream(s, args.seed, total, args.per_class, args.shape_focus, args.hold, args.ramp,
                          texts_by_class, tok_cache)
     batches = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=1,
                                                prefetch_factor=4))
@@ -779,14 +811,14 @@ def train(model, tok, args, log):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, args.lr, args.warmup)
         level, *batch = next(batches)
-        itc, itm, lm = model(*batch, gen, itc_only=itc_only)
-        loss = itc if itc_only else itc + itm + lm
+        itc, itm, lm, patches = model(*batch, gen, itc_only=itc_only)
+        loss = (itc if itc_only else itc + itm + lm) + args.patch_weight * patches
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if (step + 1) % args.log_every == 0 or step == 0 or step + 1 == total:
-            row = dict(step=step + 1, itc=itc.item(), itm=None if itc_only else itm.item(),
+            row = dict(step=step + 1, itc=itc.item(), patches=patches.item(), itm=None if itc_only else itm.item(),
                        lm=None if itc_only else lm.item(), temp=model.temp.item(),
                        minutes=(time.time() - start) / 60)
             if (step + 1) % args.eval_every == 0 or step + 1 == total:
@@ -794,7 +826,7 @@ def train(model, tok, args, log):
                 row["accuracy"] = evaluate_python_images(model, tok, 96, 99)
                 model.train()
             history.append(row)
-            log(f"step {step + 1:5d}/{total}  itc {row['itc']:.4f}"
+            log(f"step {step + 1:5d}/{total}  itc {row['itc']:.4f}  patches {row['patches']:.4f}"
                 + ("" if itc_only else f"  itm {row['itm']:.4f}  lm {row['lm']:.4f}")
                 + f"  temp {row['temp']:.4f}  level {level:.2f}"
                 + (f"  accuracy {row['accuracy'] * 100:.1f}%" if "accuracy" in row else "")
@@ -818,7 +850,7 @@ def classify(model, tok, images, labels, template, batch=32):
     text_feats = text_features_for(model, tok, [template.format(l) for l in labels])
     preds = []
     for i in range(0, len(images), batch):
-        pixels = torch.stack([to_pixels(im) for im in images[i:i + batch]])
+        pixels = torch.stack([to_pixels(im, model.s["image_size"]) for im in images[i:i + batch]])
         feats = model.image_features(model.query_output(model.image_embeds(pixels)))
         preds.extend(model.similarity(feats, text_feats).argmax(dim=1).tolist())
     return preds
@@ -869,7 +901,8 @@ def round_to_f16(model):
 
 
 def lavis_state_dict(model):
-    return {k: v for k, v in model.state_dict().items()}
+    """What LAVIS's Blip2Qformer holds: all but the training-only patch head."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("token_head.")}
 
 
 def export(model, vlzoo, out_path, log):
@@ -901,7 +934,8 @@ def load_shipped(model, vlzoo, log):
     missing, unexpected = model.load_state_dict(sd, strict=False)
     # the tied decoder weight and bias are the word embeddings and predictions.bias
     assert set(missing) <= {"Qformer.cls.predictions.decoder.weight",
-                            "Qformer.cls.predictions.decoder.bias"}, missing
+                            "Qformer.cls.predictions.decoder.bias",
+                            "token_head.weight", "token_head.bias"}, missing
     assert not unexpected, unexpected
     log(f"loaded {CKPT}")
 
@@ -926,7 +960,8 @@ def record_fixture(model, tok, log):
         draw_shape(rng, color, shape).save(os.path.join(FIXTURE_DIR, name))
         images.append(name)
     # re-read the PNGs: what the C test reads
-    pixels = torch.stack([to_pixels(Image.open(os.path.join(FIXTURE_DIR, n))) for n in images])
+    pixels = torch.stack([to_pixels(Image.open(os.path.join(FIXTURE_DIR, n)), model.s["image_size"])
+                          for n in images])
     image_embeds = model.image_embeds(pixels)
     image_feats = model.image_features(model.query_output(image_embeds))
     s = model.s
@@ -983,7 +1018,7 @@ def write_card(info):
         "",
         "| part | size |",
         "|---|---|",
-        "| ViT | %d px, patch %d (%d tokens), width %d, %d blocks, %d heads, MLP %d |" % (
+        "| ViT | %d px (any image is resized to it), patch %d (%d tokens), width %d, %d blocks, %d heads, MLP %d |" % (
             s["image_size"], s["patch_size"], (s["image_size"] // s["patch_size"]) ** 2 + 1,
             s["vision_width"], s["vision_layers"], s["vision_heads"], s["vision_mlp"]),
         "| Q-Former | width %d, %d layers (cross-attention every %d), %d heads, FFN %d, %d queries |" % (
@@ -999,7 +1034,10 @@ def write_card(info):
         "temperature, label smoothing 0.1; several images of a class share a batch, so LAVIS's",
         "image-id targets are used with the class as the id), ITM (a hard negative image per text",
         "and text per image drawn from the ITC similarities, never of the same class) and LM",
-        "(`[DEC]` in place of `[CLS]`, UniLM mask, label smoothing 0.1).",
+        "(`[DEC]` in place of `[CLS]`, UniLM mask, label smoothing 0.1); ITC alone for the first",
+        "%d steps. One training-only loss is added (its head is not exported): each patch token of" % info["itc_steps"],
+        "`ln_vision`'s output is classified as the shape's class or background (cross-entropy, weight",
+        "%g), which teaches the small ViT the shapes' outlines in far fewer steps." % info["patch_weight"],
         "",
         "- images: drawn on the fly with Pillow (`draw_shape` in the script): fill colors from hue /",
         "  saturation / value ranges per color, light backgrounds (some with a gradient), circumradius",
@@ -1007,11 +1045,12 @@ def write_card(info):
         "  supersampling, some blurred",
         "- texts: the bare label (\"a red circle\", \"red circle\", ...), the classification template",
         "  \"a picture of {}.\" and a few other phrasings, with and without the final period",
-        "- %d steps of %d images (%d per class), AdamW (lr %g, betas 0.9 / 0.98, weight decay 0.05 on" % (
-            info["steps"], info["batch"], info["per_class"], info["lr"]),
+        "- %d + %d steps of %d images (%d per class), AdamW (lr %g, betas 0.9 / 0.98, weight decay" % (
+            info["itc_steps"], info["steps"], info["batch"], info["per_class"], info["lr"]),
+        "  0.05 on",
         "  matrices), %d warm-up steps then cosine decay, gradient clipping 1.0, seed %d" % (
             info["warmup"], info["seed"]),
-        "- %.1f minutes on %s (%d threads), Python %s, torch %s" % (
+        "- %.1f minutes on %s, %d torch thread(s), Python %s, torch %s" % (
             info["minutes"], info["machine"], info["threads"], info["python"], info["torch"]),
         "",
         "Losses (ITC / ITM / LM) at the first and the last logged step: %s -> %s; final"
@@ -1056,9 +1095,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vlzoo", default=os.path.join(ROOT, "build-train", "vlzoo"))
     ap.add_argument("--shapes-gen", default=os.path.join(ROOT, "build-train", "tests", "vlzoo_shapes_gen"))
-    ap.add_argument("--itc-steps", type=int, default=3000,
+    ap.add_argument("--itc-steps", type=int, default=3500,
                     help="steps of ITC alone first (cheap: it is what teaches the ViT)")
-    ap.add_argument("--steps", type=int, default=600, help="steps of ITC + ITM + LM after them")
+    ap.add_argument("--steps", type=int, default=700, help="steps of ITC + ITM + LM after them")
     ap.add_argument("--ramp", type=int, default=0,
                     help="curriculum: steps over which shapes go from big and central to any")
     ap.add_argument("--hold", type=int, default=0, help="curriculum: steps at level 0 first")
@@ -1066,7 +1105,9 @@ def main():
                     help="fraction of batches of two colors only")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--per-class", type=int, default=3, help="images of each class in a batch")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--patch-weight", type=float, default=1.0,
+                    help="weight of the training-only per-patch class loss")
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=1,
@@ -1116,9 +1157,10 @@ def main():
     log(f"wrote {VOCAB_JSON}: {n_vocab} pieces")
     record_fixture(model, tok, log)
 
-    fmt = lambda r: "%.3f / %.3f / %.3f" % (r["itc"], r["itm"], r["lm"])
+    fmt = lambda r: " / ".join("-" if r[k] is None else "%.3f" % r[k] for k in ("itc", "itm", "lm"))
     write_card(dict(
         sizes=sizes, params=n_params, word_params=word_params, steps=args.steps,
+        itc_steps=args.itc_steps, patch_weight=args.patch_weight,
         batch=args.per_class * len(CLASSES), per_class=args.per_class, lr=args.lr,
         warmup=args.warmup, seed=args.seed, minutes=minutes, threads=args.threads,
         machine=f"{platform.machine()} ({os.cpu_count()} CPUs)", python=platform.python_version(),

@@ -10,9 +10,9 @@
 static const char *const color_names[SHAPES_N_COLORS] = {"red", "green", "blue", "yellow"};
 static const char *const kind_names[SHAPES_N_KINDS] = {"circle", "square", "triangle"};
 static const char *const class_labels[SHAPES_N_CLASSES] = {
-    "a red circle",    "a red square",    "a red triangle",    "a green circle",
-    "a green square",  "a green triangle", "a blue circle",    "a blue square",
-    "a blue triangle", "a yellow circle",  "a yellow square",  "a yellow triangle"};
+    "a red circle",    "a red square",     "a red triangle",  "a green circle",
+    "a green square",  "a green triangle", "a blue circle",   "a blue square",
+    "a blue triangle", "a yellow circle",  "a yellow square", "a yellow triangle"};
 
 /* The base fill of each color; a scene moves each channel by up to
  * FILL_JITTER. Chosen as a person would name them, not taken from the

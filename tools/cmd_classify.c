@@ -51,11 +51,9 @@ static int parse_args(int argc, char **argv, classify_args *a) {
     } else if (strcmp(opt, "--template") == 0) {
       a->template_text = value;
     } else if (strcmp(opt, "--top-k") == 0) {
-      char *end = NULL;
-      long k = strtol(value, &end, 10);
-      if (!*value || *end || k < 1 || k > 1000000)
-        return vz_bad_usage("classify", "--top-k takes a positive number, not ", value);
-      a->top_k = (int)k;
+      if (vz_count_arg("classify", value, 1000000, "--top-k takes a positive number, not ",
+                       &a->top_k) != 0)
+        return 2;
     } else {
       return vz_bad_usage("classify", "unknown option ", opt);
     }

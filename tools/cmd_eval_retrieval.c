@@ -42,11 +42,9 @@ static int parse_args(int argc, char **argv, eval_args *a) {
     } else if (strcmp(opt, "--image-root") == 0) {
       a->image_root = value;
     } else if (strcmp(opt, "--k-test") == 0) {
-      char *end = NULL;
-      long k = strtol(value, &end, 10);
-      if (!*value || *end || k < 1 || k > 1000000)
-        return vz_bad_usage("eval-retrieval", "--k-test takes a positive number, not ", value);
-      a->k_test = (int)k;
+      if (vz_count_arg("eval-retrieval", value, 1000000, "--k-test takes a positive number, not ",
+                       &a->k_test) != 0)
+        return 2;
     } else {
       return vz_bad_usage("eval-retrieval", "unknown option ", opt);
     }

@@ -96,11 +96,9 @@ static int parse_args(int argc, char **argv, retrieve_args *a) {
     } else if (strcmp(opt, "--index") == 0) {
       a->index = value;
     } else if (strcmp(opt, "--top-k") == 0) {
-      char *end = NULL;
-      long k = strtol(value, &end, 10);
-      if (!*value || *end || k < 1 || k > 1000000)
-        return vz_bad_usage("retrieve", "--top-k takes a positive number, not ", value);
-      a->top_k = (int)k;
+      if (vz_count_arg("retrieve", value, 1000000, "--top-k takes a positive number, not ",
+                       &a->top_k) != 0)
+        return 2;
     } else {
       return vz_bad_usage("retrieve", "unknown option ", opt);
     }

@@ -22,6 +22,15 @@ int vz_bad_usage(const char *command, const char *message, const char *arg) {
   return 2;
 }
 
+int vz_count_arg(const char *command, const char *value, long max, const char *message, int *out) {
+  char *end = NULL;
+  long n = strtol(value, &end, 10);
+  if (!*value || *end || n < 1 || n > max)
+    return vz_bad_usage(command, message, value);
+  *out = (int)n;
+  return 0;
+}
+
 int vz_model_args_take(int argc, char **argv, int *i, vz_model_args *a) {
   const char *opt = argv[*i];
   if (strcmp(opt, "--json") == 0) {
@@ -51,11 +60,9 @@ int vz_model_args_take(int argc, char **argv, int *i, vz_model_args *a) {
         (a->dtype != VZ_F32 && a->dtype != VZ_BF16 && a->dtype != VZ_F16))
       return vz_bad_usage(a->command, "--dtype must be f32, bf16 or f16, not ", value);
   } else if (strcmp(opt, "--batch-size") == 0) {
-    char *end = NULL;
-    long n = strtol(value, &end, 10);
-    if (!*value || *end || n < 1 || n > 4096)
-      return vz_bad_usage(a->command, "--batch-size takes a number in 1..4096, not ", value);
-    a->batch_size = (int)n;
+    if (vz_count_arg(a->command, value, 4096, "--batch-size takes a number in 1..4096, not ",
+                     &a->batch_size) != 0)
+      return 2;
   } else {
     if (a->n_overrides == VZ_MAX_OVERRIDES)
       return vz_bad_usage(a->command, "too many --set options", NULL);

@@ -45,6 +45,11 @@ vz_arg_kind vz_model_args_next(int argc, char **argv, int *i, vz_model_args *a, 
 /* Prints "vlzoo COMMAND: message" and the help hint; returns 2. */
 int vz_bad_usage(const char *command, const char *message, const char *arg);
 
+/* Reads an option's value as a whole number in 1..max into *out: returns 0,
+ * or 2 after printing `message` (e.g. "--top-k takes a positive number,
+ * not ") followed by the value. */
+int vz_count_arg(const char *command, const char *value, long max, const char *message, int *out);
+
 /* What a run holds: the backend, the pipeline and the progress bar. */
 typedef struct vz_model_session {
   vz_backend *be;
