@@ -192,9 +192,9 @@ static void test_stage1_reference(void) {
   CHECK_OK(vz_config_load("blip2_tiny_shapes", &cfg));
   if (cfg) {
     CHECK_OK(vz_config_stage1_params(cfg, &p));
-    CHECK(p.vision.image_size == 224 && p.vision.patch_size == 32 && p.vision.hidden_size == 128);
+    CHECK(p.vision.image_size == 96 && p.vision.patch_size == 8 && p.vision.hidden_size == 128);
     CHECK(p.vision.num_layers == 4 && p.vision.num_heads == 4 && p.vision.intermediate_size == 512);
-    CHECK(p.vision.pos_embed_grid == 7);
+    CHECK(p.vision.pos_embed_grid == 12);
     CHECK(p.qformer.hidden_size == 128 && p.qformer.num_layers == 4 && p.qformer.num_heads == 4);
     CHECK(p.qformer.num_query_tokens == 16 && p.qformer.cross_attention_freq == 2);
     CHECK(p.qformer.encoder_hidden_size == 128 && p.qformer.embed_dim == 128);
