@@ -21,7 +21,7 @@
 #                into a temporary folder (4.7 GB), removed at the end
 #   --skip-full  only the small model
 #
-# Environment: VLZOO (the program; default the newest build*/vlzoo), SHAPES_GEN
+# Environment: VLZOO (the program; default the newest build*/vlzoo but build-sanitize), SHAPES_GEN
 # (default beside it, tests/vlzoo_shapes_gen), BENCH_STAGE1, TMPDIR. Needs jq and the
 # shared bert-base-uncased vocabulary (../shared/assets) for the full-size runs.
 set -eu
@@ -47,7 +47,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-newest() { ls -t "$here"/build*/"$1" 2>/dev/null | head -n 1 || true; }
+# The newest build, but never a sanitizer build (scripts/test.sh makes
+# build-sanitize): timing it would measure AddressSanitizer.
+newest() { ls -t "$here"/build*/"$1" 2>/dev/null | grep -v /build-sanitize/ | head -n 1 || true; }
 vlzoo=${VLZOO:-$(newest vlzoo)}
 gen=${SHAPES_GEN:-$(newest tests/vlzoo_shapes_gen)}
 bench=${BENCH_STAGE1:-$(newest bench/bench_stage1)}
