@@ -138,8 +138,11 @@ static void bf16_probe(void) {
     return; /* dnnl_unimplemented: no bf16 matmul on this processor */
   const char *impl = NULL;
   dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-  /* A reference implementation would be far slower than widening. */
-  bf16_native = impl && strncmp(impl, "ref", 3) != 0;
+  /* Only AMX tiles beat widening to f32: oneDNN 2.6's avx512_core_bf16
+   * kernels ran ViT-g's GEMMs at 172-175 GFLOP/s on a 2-vCPU Xeon where its
+   * f32 sgemm ran them at 250-277 (docs/performance.md); reference kernels
+   * are slower still. */
+  bf16_native = impl && strstr(impl, "amx") != NULL;
   dnnl_primitive_desc_destroy(pd);
 }
 
