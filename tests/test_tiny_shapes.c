@@ -9,9 +9,8 @@
  * f16 weights as stored: the query features, text features, ITC scores and
  * ITM logits of three 224 x 224 images (resized to the model's size by
  * vlzoo's Pillow-exact bicubic, as by Pillow in the script) and five texts.
- * The same with f16
- * matmul weights, to a looser tolerance; and each image is classified as
- * the class it was drawn as.
+ * The same with f16 matmul weights, to a looser tolerance; and each image
+ * is classified as the class it was drawn as.
  *
  * Skips (77) without VLZOO_FIXTURES_DIR. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
@@ -22,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/shapes_gen.h"
 #include "tests/test_util.h"
 
 /* f32 weights: max |got - want| <= ABS_TOL * max(1, max |want|) and, for
@@ -31,12 +31,7 @@
 #define F16_ABS_TOL 2e-2
 #define F16_MIN_COSINE 0.999
 
-enum { MAX_IDS = 64, N_CLASSES = 12 };
-
-static const char *const class_labels[N_CLASSES] = {
-    "a red circle",    "a red square",     "a red triangle",  "a green circle",
-    "a green square",  "a green triangle", "a blue circle",   "a blue square",
-    "a blue triangle", "a yellow circle",  "a yellow square", "a yellow triangle"};
+enum { MAX_IDS = 64, N_CLASSES = SHAPES_N_CLASSES };
 
 typedef struct session {
   vz_backend *be;
@@ -90,9 +85,9 @@ static bool session_open(session *s, vz_dtype weight_dtype) {
     CHECK_OK(vz_config_get_float(s->cfg, key, &v));
     s->std[c] = (float)v;
   }
-  CHECK(s->max_len > 2 && s->max_len <= MAX_IDS);
-  CHECK(s->image_size > 0);
-  return s->tok && s->max_len > 2 && s->max_len <= MAX_IDS && s->image_size > 0;
+  const bool sizes_ok = s->max_len > 2 && s->max_len <= MAX_IDS && s->image_size > 0;
+  CHECK(sizes_ok);
+  return s->tok && sizes_ok;
 }
 
 /* ---- Comparing ---- */
@@ -294,7 +289,7 @@ static void check_classes(session *s, json_object *fixture, const char *dir) {
   for (int c = 0; c < N_CLASSES; c++) {
     char text[128];
     const char *at = strstr(template, "{}");
-    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - template), template, class_labels[c],
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - template), template, shapes_class_label(c),
              at + 2);
     vz_bert_encode_options opts = VZ_BERT_ENCODE_OPTIONS_INIT;
     opts.max_length = (int)s->max_len;
@@ -333,9 +328,10 @@ static void check_classes(session *s, json_object *fixture, const char *dir) {
     int best = 0;
     for (int c = 1; scores && c < N_CLASSES; c++)
       best = scores[c] > scores[best] ? c : best;
-    printf("  %s: classified as '%s'\n", file ? file : "?", class_labels[best]);
-    if (!scores || strcmp(class_labels[best], drawn) != 0) {
-      fprintf(stderr, "%s: classified as '%s', drawn as '%s'\n", file, class_labels[best], drawn);
+    const char *guess = shapes_class_label(best);
+    printf("  %s: classified as '%s'\n", file ? file : "?", guess);
+    if (!scores || strcmp(guess, drawn) != 0) {
+      fprintf(stderr, "%s: classified as '%s', drawn as '%s'\n", file, guess, drawn);
       test_failures++;
     }
     free(scores);
