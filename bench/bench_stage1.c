@@ -38,7 +38,7 @@ enum { MAX_SETS = 32, N_SHAPES = 4, MAX_SPECS = 1024 };
 static void usage(FILE *to) {
   fprintf(
       to,
-      "usage: bench_stage1 [--weights FILE] [--dtype f32|bf16] [--threads T] [--image PATH]\n"
+      "usage: bench_stage1 [--weights FILE] [--dtype f32|bf16|f16] [--threads T] [--image PATH]\n"
       "                    [--repeat R] [--gemm-calls G] [--set KEY=VALUE]... [--save FILE]\n"
       "                    [--reference FILE] [--profile] [--tmpdir DIR]\n\n"
       "Loads BLIP-2 stage 1 at the size of the zoo config " ZOO_NAME " (ViT-g/14 at 224 px,\n"
@@ -54,7 +54,7 @@ static void usage(FILE *to) {
       "                  vz_weights_writer to a temporary safetensors file in --tmpdir\n"
       "                  (default $TMPDIR or /tmp), opened, and deleted at once\n"
       "  --make-weights F  only write those random weights to F (kept), then exit\n"
-      "  --dtype         matmul weights' dtype: f32 (default) or bf16\n"
+      "  --dtype         matmul weights' dtype: f32 (default), bf16 or f16\n"
       "  --threads T     CPU threads (default: VLZOO_THREADS, else every processor)\n"
       "  --image PATH    default " DEFAULT_IMAGE " (also looked up from the source tree)\n"
       "  --set KEY=VAL   config override, as 'vlzoo show --set' (e.g. ln_vision_eps=1e-6)\n"
@@ -382,7 +382,7 @@ static vz_tensor *random_tensor(vz_backend *be, vz_dtype dtype, int64_t rows, in
     if (dtype == VZ_F32)
       ((float *)p)[i] = f;
     else
-      ((uint16_t *)p)[i] = vz_f32_to_bf16(f);
+      ((uint16_t *)p)[i] = dtype == VZ_BF16 ? vz_f32_to_bf16(f) : vz_f32_to_f16(f);
   }
   if (vz_tensor_from_host(be, dtype, 2, (int64_t[]){rows, cols}, p,
                           (size_t)n * vz_dtype_size(dtype), &t) != VZ_OK)
@@ -835,8 +835,9 @@ int main(int argc, char **argv) {
         return bad_usage("at most %d --set", MAX_SETS);
       sets[n_sets++] = val;
     } else if (!strcmp(opt, "--dtype")) {
-      if (vz_dtype_from_name(val, &dtype) != VZ_OK || (dtype != VZ_F32 && dtype != VZ_BF16))
-        return bad_usage("--dtype is f32 or bf16, not '%s'", val);
+      if (vz_dtype_from_name(val, &dtype) != VZ_OK ||
+          (dtype != VZ_F32 && dtype != VZ_BF16 && dtype != VZ_F16))
+        return bad_usage("--dtype is f32, bf16 or f16, not '%s'", val);
     } else if (!strcmp(opt, "--threads")) {
       if (!bench_parse_count(val, 1, 1024, &threads))
         return bad_usage("--threads needs a count from 1 to 1024");

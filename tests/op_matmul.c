@@ -14,6 +14,7 @@
 static vz_backend *be;
 static bool on_cpu;
 static bool packed_path; /* the CPU's AVX2 path, which has the packed GEMM */
+static bool f16_path;    /* the CPU's avx512fp16 path: f16 products for f16 weights */
 
 /* Whether the CPU runs op(a) op(b) on its packed GEMM: on the AVX2 path,
  * for one b matrix and at least 32 rows of output (cpu_matmul.c). The
@@ -28,6 +29,19 @@ static bool packed_gemm_runs(const vz_tensor *a, const vz_tensor *b, bool ta) {
     if (b->shape[d] != 1)
       return false;
   return rows >= 32;
+}
+
+/* Whether the CPU multiplies op(a) op(b) with f16 products
+ * (cpu_gemm_f16.c): on the avx512fp16 path, f32 a with K contiguous times
+ * one f16 weight [N, K] (the tests' f16 operands are contiguous). */
+static bool f16_products_run(const vz_tensor *a, const vz_tensor *b, bool ta, bool tb) {
+  int64_t k = a->shape[a->ndim - (ta ? 2 : 1)];
+  if (!f16_path || a->dtype != VZ_F32 || b->dtype != VZ_F16 || k == 0)
+    return false;
+  for (int d = 0; d < b->ndim - 2; d++)
+    if (b->shape[d] != 1)
+      return false;
+  return (tb || k == 1) && (!ta || k == 1) && a->stride[a->ndim - (ta ? 2 : 1)] == 1;
 }
 
 /* A tensor of `dtype` holding `vals` converted (rounded) to it. */
@@ -74,9 +88,9 @@ static void *gather(const vz_tensor *t) {
   return out;
 }
 
-/* A tensor's elements as doubles (row-major), rounded to bf16 first when
- * `to_bf16` and the tensor is not bf16 already. */
-static double *read_values(const vz_tensor *t, bool to_bf16) {
+/* A tensor's elements as doubles (row-major), rounded to `round_to` (bf16
+ * or f16; f32: not rounded) first. */
+static double *read_values(const vz_tensor *t, vz_dtype round_to) {
   int64_t n = vz_tensor_numel(t);
   void *raw = gather(t);
   double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
@@ -84,7 +98,9 @@ static double *read_values(const vz_tensor *t, bool to_bf16) {
     float f = t->dtype == VZ_F32    ? ((float *)raw)[i]
               : t->dtype == VZ_BF16 ? vz_bf16_to_f32(((uint16_t *)raw)[i])
                                     : vz_f16_to_f32(((uint16_t *)raw)[i]);
-    d[i] = to_bf16 ? vz_bf16_to_f32(vz_f32_to_bf16(f)) : f;
+    d[i] = round_to == VZ_BF16  ? vz_bf16_to_f32(vz_f32_to_bf16(f))
+           : round_to == VZ_F16 ? vz_f16_to_f32(vz_f32_to_f16(f))
+                                : f;
   }
   free(raw);
   return d;
@@ -114,10 +130,12 @@ typedef struct ref_result {
   int64_t n;
 } ref_result;
 
-/* op(a) op(b) in double from the operands' values (bf16-rounded when
- * `bf16`). */
-static ref_result reference(const vz_tensor *a, const vz_tensor *b, bool ta, bool tb, bool bf16) {
-  double *av = read_values(a, bf16), *bv = read_values(b, bf16);
+/* op(a) op(b) in double from the operands' values, rounded to bf16 when
+ * `bf16`, a rounded to f16 when `f16_a`. */
+static ref_result reference(const vz_tensor *a, const vz_tensor *b, bool ta, bool tb, bool bf16,
+                            bool f16_a) {
+  double *av = read_values(a, bf16 ? VZ_BF16 : f16_a ? VZ_F16 : VZ_F32);
+  double *bv = read_values(b, bf16 ? VZ_BF16 : VZ_F32);
   int64_t m = a->shape[a->ndim - (ta ? 1 : 2)], k = a->shape[a->ndim - (ta ? 2 : 1)];
   int64_t n = b->shape[b->ndim - (tb ? 2 : 1)];
   int nbatch = (a->ndim > b->ndim ? a->ndim : b->ndim) - 2;
@@ -155,12 +173,14 @@ static void ref_free(ref_result *r) {
   free(r->mag);
 }
 
-/* Every |got - want| within rel * sum|a||b| (plus the smallest normal). */
-static bool within(const char *what, const float *got, const ref_result *r, double rel) {
+/* Every |got - want| within rel * sum|a||b| + abs (plus the smallest
+ * normal). */
+static bool within(const char *what, const float *got, const ref_result *r, double rel,
+                   double abs) {
   int bad = 0;
   for (int64_t i = 0; got && i < r->n; i++) {
     double err = fabs((double)got[i] - r->want[i]);
-    if (!(err <= rel * r->mag[i] + 1e-30)) {
+    if (!(err <= rel * r->mag[i] + abs + 1e-30)) {
       if (bad++ < 5)
         fprintf(stderr, "%s: element %lld is %.9g, expected %.9g (scale %.3g)\n", what,
                 (long long)i, got[i], r->want[i], r->mag[i]);
@@ -180,6 +200,8 @@ static void check_kernel(const char *what, const vz_tensor *a, const vz_tensor *
     return;
   if (packed_gemm_runs(a, b, ta))
     expected = "packed_sgemm";
+  if (f16_products_run(a, b, ta, tb))
+    expected = "f16_products_avx512fp16";
   vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
   call.attrs.matmul.trans_a = ta;
   call.attrs.matmul.trans_b = tb;
@@ -190,19 +212,45 @@ static void check_kernel(const char *what, const vz_tensor *a, const vz_tensor *
   }
 }
 
+/* Bound of f16 products relative to sum |a||b|: each lane adds at most 64
+ * products in f16 (a rounding of 2^-11 each), then f32 sums; plus, in
+ * absolute terms, half of f16's subnormal step (2^-25) per step. */
+#define F16_PRODUCTS_REL (66.0 / 2048.0)
+#define F16_PRODUCTS_ABS (66.0 / 33554432.0)
+
+/* ||got - want|| / ||want|| at most `limit`: the typical error, far below
+ * the worst-case bound, and far below the error of a misplaced term. */
+static void normwise(const char *what, const float *got, const ref_result *r, double limit) {
+  double e = 0, w = 0;
+  for (int64_t i = 0; got && i < r->n; i++) {
+    e += ((double)got[i] - r->want[i]) * ((double)got[i] - r->want[i]);
+    w += (double)r->want[i] * r->want[i];
+  }
+  if (getenv("VLZOO_TEST_VERBOSE"))
+    fprintf(stderr, "%s: normwise %.3g\n", what, w > 0 ? sqrt(e / w) : sqrt(e));
+  if (!got || !(sqrt(e) <= limit * sqrt(w))) {
+    fprintf(stderr, "%s: normwise error %.3g > %.3g\n", what, w > 0 ? sqrt(e / w) : sqrt(e), limit);
+    test_failures++;
+  }
+}
+
 /* Runs vz_matmul and compares with the reference at f32 accumulation
- * accuracy; `kernel` (may be NULL) is the strategy the CPU must pick. */
+ * accuracy (at f16-product accuracy where the CPU takes that path);
+ * `kernel` (may be NULL) is the strategy the CPU must pick. */
 static void check(const char *what, const vz_tensor *a, const vz_tensor *b, bool ta, bool tb,
                   const char *kernel) {
   bool bf16 = a->dtype == VZ_BF16 || b->dtype == VZ_BF16;
+  bool f16 = f16_products_run(a, b, ta, tb);
   vz_tensor *out = NULL;
   CHECK_OK(vz_matmul(a, b, ta, tb, &out));
   if (!out)
     return;
   float *got = test_read_f32(out);
-  ref_result r = reference(a, b, ta, tb, bf16);
+  ref_result r = reference(a, b, ta, tb, bf16, f16);
   CHECK(vz_tensor_numel(out) == r.n);
-  within(what, got, &r, 1e-5);
+  within(what, got, &r, f16 ? F16_PRODUCTS_REL : 1e-5, f16 ? F16_PRODUCTS_ABS : 0.0);
+  if (f16)
+    normwise(what, got, &r, 5e-3);
   check_kernel(what, a, b, ta, tb, kernel);
   ref_free(&r);
   free(got);
@@ -407,15 +455,17 @@ static void test_bf16(void) {
   free(bv);
 }
 
-/* Small integers times eighths: every product and sum is exact in f32, so
- * a widened 16-bit weight must give exactly the integer-valued result. */
+/* Small integers times eighths: every product and sum is exact in f32, and
+ * in the f16 lanes of the f16-product GEMM too (|a b| <= 8 in steps of
+ * 1/8, at most 9 products per lane for K = 257: |lane| <= 72, well inside
+ * f16's 11 bits at that step), so the result must be exact. */
 static void test_exact_widening(vz_dtype dtype, const char *kernel) {
   int64_t m = 19, n = 130, k = 257;
   float *av = malloc((size_t)(m * k) * sizeof *av), *bv = malloc((size_t)(n * k) * sizeof *bv);
   for (int64_t i = 0; i < m * k; i++)
     av[i] = (float)((int)(test_next() % 9) - 4);
   for (int64_t i = 0; i < n * k; i++)
-    bv[i] = (float)((int)(test_next() % 129) - 64) / 8.0f;
+    bv[i] = (float)((int)(test_next() % 33) - 16) / 8.0f;
   vz_tensor *a = make(VZ_F32, 2, (int64_t[]){m, k}, av);
   vz_tensor *b = make(dtype, 2, (int64_t[]){n, k}, bv);
   float *want = malloc((size_t)(m * n) * sizeof *want);
@@ -483,8 +533,8 @@ static void test_output_reuse(void) {
   CHECK_OK(vz_matmul(a, b, false, false, &out));
   CHECK(out == given);
   float *got = test_read_f32(out);
-  ref_result r = reference(a, b, false, false, false);
-  within("output reuse", got, &r, 1e-5);
+  ref_result r = reference(a, b, false, false, false, false);
+  within("output reuse", got, &r, 1e-5, 0.0);
   ref_free(&r);
   free(got);
   vz_tensor *wrong = test_tensor(be, 3, (int64_t[]){2, 12, 9}, nan);
@@ -508,6 +558,47 @@ static void test_output_reuse(void) {
   vz_tensor_free(o0);
   vz_tensor_free(a);
   vz_tensor_free(b);
+}
+
+/* a x w^T on new CPU backends of 1 and 3 threads, bit for bit the result
+ * of the default thread count. */
+static void check_thread_independence(const char *what, const vz_tensor *a, const vz_tensor *w) {
+  vz_tensor *want = NULL;
+  CHECK_OK(vz_matmul(a, w, false, true, &want));
+  float *ref = want ? test_read_f32(want) : NULL;
+  const char *saved = getenv("VLZOO_THREADS");
+  char *restore = saved ? strdup(saved) : NULL;
+  for (int threads = 1; threads <= 3 && ref; threads += 2) {
+    char count[8];
+    snprintf(count, sizeof count, "%d", threads);
+    setenv("VLZOO_THREADS", count, 1);
+    vz_backend *other = NULL;
+    CHECK_OK(vz_backend_create("cpu", &other));
+    vz_tensor *a2 = NULL, *w2 = NULL, *got = NULL;
+    void *av = test_read_bytes(a), *wv = test_read_bytes(w);
+    CHECK_OK(vz_tensor_from_host(other, a->dtype, a->ndim, a->shape, av, vz_tensor_nbytes(a), &a2));
+    CHECK_OK(vz_tensor_from_host(other, w->dtype, w->ndim, w->shape, wv, vz_tensor_nbytes(w), &w2));
+    CHECK_OK(vz_matmul(a2, w2, false, true, &got));
+    float *g = got ? test_read_f32(got) : NULL;
+    if (!g || memcmp(g, ref, vz_tensor_nbytes(want)) != 0) {
+      fprintf(stderr, "%s with %d threads differs from the default thread count\n", what, threads);
+      test_failures++;
+    }
+    free(g);
+    free(av);
+    free(wv);
+    vz_tensor_free(a2);
+    vz_tensor_free(w2);
+    vz_tensor_free(got);
+    vz_backend_free(other);
+  }
+  if (restore)
+    setenv("VLZOO_THREADS", restore, 1);
+  else
+    unsetenv("VLZOO_THREADS");
+  free(restore);
+  free(ref);
+  vz_tensor_free(want);
 }
 
 /* The packed GEMM's edges: rows not a multiple of its 6-row tile, columns
@@ -542,44 +633,9 @@ static void test_packed_edges(void) {
   /* each output element is summed by one task in a fixed order */
   vz_tensor *a = random_tensor(VZ_F32, 3, (int64_t[]){2, 257, 1600}, false);
   vz_tensor *w = random_tensor(VZ_F32, 2, (int64_t[]){333, 1600}, false);
-  vz_tensor *want = NULL;
-  CHECK_OK(vz_matmul(a, w, false, true, &want));
-  float *ref = want ? test_read_f32(want) : NULL;
-  const char *saved = getenv("VLZOO_THREADS");
-  char *restore = saved ? strdup(saved) : NULL;
-  for (int threads = 1; threads <= 3 && ref; threads += 2) {
-    char count[8];
-    snprintf(count, sizeof count, "%d", threads);
-    setenv("VLZOO_THREADS", count, 1);
-    vz_backend *other = NULL;
-    CHECK_OK(vz_backend_create("cpu", &other));
-    vz_tensor *a2 = NULL, *w2 = NULL, *got = NULL;
-    float *av = test_read_f32(a), *wv = test_read_f32(w);
-    CHECK_OK(vz_tensor_from_host(other, VZ_F32, 3, a->shape, av, vz_tensor_nbytes(a), &a2));
-    CHECK_OK(vz_tensor_from_host(other, VZ_F32, 2, w->shape, wv, vz_tensor_nbytes(w), &w2));
-    CHECK_OK(vz_matmul(a2, w2, false, true, &got));
-    float *g = got ? test_read_f32(got) : NULL;
-    if (!g || memcmp(g, ref, vz_tensor_nbytes(want)) != 0) {
-      fprintf(stderr, "matmul with %d threads differs from the default thread count\n", threads);
-      test_failures++;
-    }
-    free(g);
-    free(av);
-    free(wv);
-    vz_tensor_free(a2);
-    vz_tensor_free(w2);
-    vz_tensor_free(got);
-    vz_backend_free(other);
-  }
-  if (restore)
-    setenv("VLZOO_THREADS", restore, 1);
-  else
-    unsetenv("VLZOO_THREADS");
-  free(restore);
-  free(ref);
+  check_thread_independence("matmul", a, w);
   vz_tensor_free(a);
   vz_tensor_free(w);
-  vz_tensor_free(want);
 }
 
 /* act(v) in double, for the reference of linear. */
@@ -607,10 +663,13 @@ static void check_linear(const char *what, const vz_tensor *x, const vz_tensor *
   vz_tensor *x2 = NULL;
   if (x->ndim == 1)
     CHECK_OK(vz_reshape(x, 2, (int64_t[]){1, x->shape[0]}, &x2));
-  ref_result r = reference(x2 ? x2 : x, w, false, true, bf16);
+  bool f16 = f16_products_run(x2 ? x2 : x, w, false, true);
+  ref_result r = reference(x2 ? x2 : x, w, false, true, bf16, f16);
   vz_tensor_free(x2);
+  const double rel = f16 ? F16_PRODUCTS_REL : 2e-5;
   int64_t n = w->shape[0];
-  double *bv = bias ? read_values(bias, false) : NULL, *rv = res ? read_values(res, false) : NULL;
+  double *bv = bias ? read_values(bias, VZ_F32) : NULL;
+  double *rv = res ? read_values(res, VZ_F32) : NULL;
   double *want = malloc((size_t)r.n * sizeof *want);
   for (int64_t i = 0; i < r.n; i++) {
     double v = (double)r.want[i] + (bv ? bv[i % n] : 0.0);
@@ -621,7 +680,8 @@ static void check_linear(const char *what, const vz_tensor *x, const vz_tensor *
   float *got = out ? test_read_f32(out) : NULL;
   int bad = 0;
   for (int64_t i = 0; got && i < r.n; i++) {
-    double tol = 2e-5 * (r.mag[i] + (bv ? fabs(bv[i % n]) : 0.0)) + 1e-6 * fabs(want[i]) + 1e-30;
+    double tol = rel * (r.mag[i] + (bv ? fabs(bv[i % n]) : 0.0)) + 1e-6 * fabs(want[i]) +
+                 (f16 ? F16_PRODUCTS_ABS : 0.0) + 1e-30;
     if (!(fabs(got[i] - want[i]) <= tol) && bad++ < 5)
       fprintf(stderr, "%s: element %lld is %.9g, expected %.9g\n", what, (long long)i, got[i],
               want[i]);
@@ -710,6 +770,83 @@ static void test_linear(void) {
     vz_tensor_free(t[i]);
 }
 
+/* a [m, k] of `a_val` but for element [1, 1], `odd`, times the f16 weight
+ * [n, k] of `w_val`, transposed: the result as a host array. */
+static float *constant_product(int64_t m, int64_t n, int64_t k, float a_val, float w_val,
+                               float odd) {
+  float *av = malloc((size_t)(m * k) * sizeof *av), *wv = malloc((size_t)(n * k) * sizeof *wv);
+  for (int64_t i = 0; i < m * k; i++)
+    av[i] = a_val;
+  av[k + 1] = odd; /* row 1 */
+  for (int64_t i = 0; i < n * k; i++)
+    wv[i] = w_val;
+  vz_tensor *a = make(VZ_F32, 2, (int64_t[]){m, k}, av),
+            *w = make(VZ_F16, 2, (int64_t[]){n, k}, wv);
+  vz_tensor *out = NULL;
+  CHECK_OK(vz_matmul(a, w, false, true, &out));
+  float *got = out ? test_read_f32(out) : NULL;
+  vz_tensor_free(a);
+  vz_tensor_free(w);
+  vz_tensor_free(out);
+  free(av);
+  free(wv);
+  return got;
+}
+
+/* The f16-product GEMM (avx512fp16 path): tile edges, K tails and chunks;
+ * values beyond f16's range recomputed in f32; the same sums for any
+ * thread count. */
+static void test_f16_products(void) {
+  if (!f16_path)
+    return;
+  static const int64_t sizes[][3] = {{1, 1, 1},     {3, 5, 31},    {5, 7, 33},
+                                     {4, 6, 64},    {9, 13, 2048}, {35, 13, 2049},
+                                     {6, 11, 4097}, {2, 3, 6145},  {257, 70, 1408}};
+  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+    vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){m, k}, true);
+    vz_tensor *w = random_tensor(VZ_F16, 2, (int64_t[]){n, k}, true);
+    char what[96];
+    snprintf(what, sizeof what, "f16 products %lldx%lldx%lld", (long long)m, (long long)n,
+             (long long)k);
+    check(what, a, w, false, true, "f16_products_avx512fp16");
+    vz_tensor_free(a);
+    vz_tensor_free(w);
+  }
+  /* An activation beyond f16's range (7e4), a product beyond it (300 x 300
+   * = 9e4, in f16 lanes), a NaN: every case is recomputed in f32, exactly
+   * here (integers). */
+  const int64_t m = 7, n = 9, k = 40;
+  float *g = constant_product(m, n, k, 2.0f, 3.0f, 70000.0f);
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(g[i] == (i / n == 1 ? 70000.0f * 3 + 39 * 6 : (float)(k * 6)));
+  free(g);
+  g = constant_product(m, n, k, 300.0f, 300.0f, 300.0f);
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(g[i] == (float)(k * 90000));
+  free(g);
+  g = constant_product(m, n, k, 1.0f, 0.5f, NAN);
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(i / n == 1 ? isnan(g[i]) : g[i] == (float)k * 0.5f);
+  free(g);
+  /* each output's lanes and chunks are summed in a fixed order */
+  vz_tensor *a = random_tensor(VZ_F32, 3, (int64_t[]){2, 257, 2100}, true);
+  vz_tensor *w = random_tensor(VZ_F16, 2, (int64_t[]){333, 2100}, true);
+  check_thread_independence("f16 products", a, w);
+  vz_tensor_free(a);
+  vz_tensor_free(w);
+  /* the fused Linear layer's epilogue after f16 products */
+  vz_tensor *x = random_tensor(VZ_F32, 2, (int64_t[]){37, 300}, true);
+  vz_tensor *wh = random_tensor(VZ_F16, 2, (int64_t[]){50, 300}, true);
+  vz_tensor *b = random_tensor(VZ_F32, 1, (int64_t[]){50}, false);
+  vz_tensor *r = random_tensor(VZ_F32, 2, (int64_t[]){37, 50}, false);
+  check_linear("linear f16 w, gelu + residual", x, wh, b, VZ_OP_GELU_ERF, r, false);
+  check_linear("linear f16 w, in place", x, wh, b, VZ_OP_COUNT, r, true);
+  vz_tensor *t[] = {x, wh, b, r};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+}
+
 static void test_errors(void) {
   vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){4, 5}, false);
   vz_tensor *b = random_tensor(VZ_F32, 2, (int64_t[]){6, 3}, false);
@@ -736,6 +873,7 @@ int main(void) {
   be = test_backend();
   on_cpu = strcmp(vz_backend_name(be), "cpu") == 0;
   packed_path = on_cpu && strstr(vz_backend_description(be), "avx2 kernels") != NULL;
+  f16_path = on_cpu && strstr(vz_backend_description(be), "avx512fp16 kernels") != NULL;
   test_seed(11);
   test_sizes_and_transposes();
   test_batches();
@@ -746,6 +884,7 @@ int main(void) {
   test_output_reuse();
   test_packed_edges();
   test_linear();
+  test_f16_products();
   test_errors();
   vz_backend_free(be);
   return test_finish("op_matmul");

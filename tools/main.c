@@ -27,11 +27,12 @@ static void usage(FILE *to) {
               "commands:\n");
   for (int i = 0; i < COMMAND_COUNT; i++)
     fprintf(to, "  %-15s %s\n", commands[i].name, commands[i].summary);
-  fprintf(to, "\n'vlzoo COMMAND --help' describes a command's options. --verbose (anywhere)\n"
-              "logs what the library does at info level: which ops a device lacks and runs\n"
-              "on the CPU instead, how OpenCL kernels are built.\n"
-              "environment: VLZOO_DEVICE (cpu|opencl), VLZOO_OPENCL_DEVICE, VLZOO_THREADS,\n"
-              "VLZOO_CPU_ISA (scalar|avx2|avx512), VLZOO_LOG (debug|info|warn|error|off)\n");
+  fprintf(to,
+          "\n'vlzoo COMMAND --help' describes a command's options. --verbose (anywhere)\n"
+          "logs what the library does at info level: which ops a device lacks and runs\n"
+          "on the CPU instead, how OpenCL kernels are built.\n"
+          "environment: VLZOO_DEVICE (cpu|opencl), VLZOO_OPENCL_DEVICE, VLZOO_THREADS,\n"
+          "VLZOO_CPU_ISA (scalar|avx2|avx512|avx512fp16), VLZOO_LOG (debug|info|warn|error|off)\n");
 }
 
 /* Takes every --verbose out of argv and raises the library's log level

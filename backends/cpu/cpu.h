@@ -9,7 +9,14 @@
 #include "backends/cpu/simd.h"
 #include "ops/internal.h"
 
-typedef enum vz_cpu_isa { VZ_ISA_SCALAR, VZ_ISA_AVX2, VZ_ISA_AVX512 } vz_cpu_isa;
+/* Instruction-set paths, each a superset of the one before. avx512fp16 runs
+ * the avx512 kernels plus the f16-product GEMM for f16 weights. */
+typedef enum vz_cpu_isa {
+  VZ_ISA_SCALAR,
+  VZ_ISA_AVX2,
+  VZ_ISA_AVX512,
+  VZ_ISA_AVX512_FP16
+} vz_cpu_isa;
 
 typedef struct vz_cpu {
   int threads;             /* OpenMP threads used by every kernel and by oneDNN */
@@ -18,7 +25,7 @@ typedef struct vz_cpu {
   char description[160];
 } vz_cpu;
 
-/* Name of an ISA path ("scalar", "avx2", "avx512"). */
+/* Name of an ISA path ("scalar", "avx2", "avx512", "avx512fp16"). */
 const char *vz_cpu_isa_name(vz_cpu_isa isa);
 
 /* The best path this processor runs; VLZOO_CPU_ISA may lower it, and asking

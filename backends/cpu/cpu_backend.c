@@ -17,6 +17,7 @@ const char *vz_cpu_isa_name(vz_cpu_isa isa) {
   case VZ_ISA_SCALAR: return "scalar";
   case VZ_ISA_AVX2: return "avx2";
   case VZ_ISA_AVX512: return "avx512";
+  case VZ_ISA_AVX512_FP16: return "avx512fp16";
   }
   return "?";
 }
@@ -41,8 +42,11 @@ static bool isa_available(vz_cpu_isa isa) {
   bool avx2 = os_avx && (b & bit_AVX2) && fma && f16c;
   if (isa == VZ_ISA_AVX2)
     return avx2;
-  return avx2 && os_avx512 && (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512VL) &&
-         (b & bit_AVX512DQ);
+  bool avx512 = avx2 && os_avx512 && (b & bit_AVX512F) && (b & bit_AVX512BW) &&
+                (b & bit_AVX512VL) && (b & bit_AVX512DQ);
+  if (isa == VZ_ISA_AVX512)
+    return avx512;
+  return avx512 && (d & (1u << 23)); /* AVX512-FP16: CPUID.(7,0):EDX[23] */
 #else
   return false;
 #endif
@@ -51,12 +55,13 @@ static bool isa_available(vz_cpu_isa isa) {
 vz_status vz_cpu_select_isa(vz_cpu_isa *out) {
   const char *forced = getenv("VLZOO_CPU_ISA");
   if (!forced || !*forced) {
-    *out = isa_available(VZ_ISA_AVX512) ? VZ_ISA_AVX512
-           : isa_available(VZ_ISA_AVX2) ? VZ_ISA_AVX2
-                                        : VZ_ISA_SCALAR;
+    *out = isa_available(VZ_ISA_AVX512_FP16) ? VZ_ISA_AVX512_FP16
+           : isa_available(VZ_ISA_AVX512)    ? VZ_ISA_AVX512
+           : isa_available(VZ_ISA_AVX2)      ? VZ_ISA_AVX2
+                                             : VZ_ISA_SCALAR;
     return VZ_OK;
   }
-  for (int isa = VZ_ISA_SCALAR; isa <= VZ_ISA_AVX512; isa++) {
+  for (int isa = VZ_ISA_SCALAR; isa <= VZ_ISA_AVX512_FP16; isa++) {
     if (strcmp(forced, vz_cpu_isa_name((vz_cpu_isa)isa)) != 0)
       continue;
     if (!isa_available((vz_cpu_isa)isa))
@@ -65,8 +70,8 @@ vz_status vz_cpu_select_isa(vz_cpu_isa *out) {
     *out = (vz_cpu_isa)isa;
     return VZ_OK;
   }
-  return vz_fail(VZ_ERR_INVALID_ARGUMENT, "VLZOO_CPU_ISA=%s is not one of scalar, avx2, avx512",
-                 forced);
+  return vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                 "VLZOO_CPU_ISA=%s is not one of scalar, avx2, avx512, avx512fp16", forced);
 }
 
 static vz_status thread_count(int *out) {
@@ -118,7 +123,7 @@ static vz_status cpu_create(const char *device, void **self) {
     return st;
   }
   static const vz_cpu_simd *const paths[] = {&vz_cpu_simd_scalar, &vz_cpu_simd_avx2,
-                                             &vz_cpu_simd_avx512};
+                                             &vz_cpu_simd_avx512, &vz_cpu_simd_avx512};
   cpu->simd = paths[cpu->isa];
   snprintf(cpu->description, sizeof cpu->description, "cpu: %d threads, %s kernels, oneDNN GEMM",
            cpu->threads, vz_cpu_isa_name(cpu->isa));

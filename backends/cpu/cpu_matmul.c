@@ -1,5 +1,8 @@
 /* matmul and linear on the CPU: vlzoo's own packed GEMM on AVX2
- * processors, oneDNN's sgemm elsewhere.
+ * processors, oneDNN's sgemm elsewhere, and f16 products for f16 weights on
+ * processors with AVX512-FP16 (cpu_gemm_f16.c: a rounded to f16, about
+ * 1.6-1.8x the f32 rate on ViT-g's layers; values beyond f16's range are
+ * recomputed by the widening path below).
  *
  * The packed GEMM (AVX2): a's rows are packed in slivers of VZ_GEMM_MR
  * rows once per call (converted from any dtype and strides), shared by
@@ -41,6 +44,8 @@
 #include <threads.h>
 
 #include "backends/cpu/cpu.h"
+#include "backends/cpu/cpu_gemm_f16.h"
+#include "ops/log.h"
 
 enum {
   MM_NB = VZ_MAX_DIMS - 2, /* batch dimensions at most */
@@ -95,6 +100,10 @@ typedef struct mm_plan {
   bool bf16, f16;
   bool primitive; /* oneDNN's bf16 matmul primitive */
   bool packed;    /* vlzoo's packed GEMM (a and b converted while packing) */
+  /* f16 products (cpu_gemm_f16.c) for an f16 weight [N, K] on avx512fp16
+   * processors; the rest of the plan is the fallback when a's values or
+   * the products leave f16's range. */
+  bool f16_products;
   /* a's batches stack into the rows of one M = nbat * m GEMM (b has one
    * matrix); when a is read in place its leading dimension is collapse_ld. */
   bool collapse;
@@ -274,10 +283,19 @@ static bool stackable(const mm_side *a, const mm_plan *p, int64_t *ld_out) {
   return true;
 }
 
-/* Plans op(ta) x op(tb); `simd` is the path whose packed GEMM (if any)
- * may run it. */
+/* Whether op(a) x op(b) suits the f16-product GEMM: f32 activations
+ * with contiguous rows times one f16 weight whose rows (op(b)'s columns)
+ * are contiguous. */
+static bool f16_products_fit(const mm_plan *p) {
+  const mm_side *a = &p->a, *b = &p->b;
+  return a->dtype == VZ_F32 && b->dtype == VZ_F16 && (a->cs == 1 || p->k == 1) &&
+         (b->rs == 1 || p->k == 1) && b->count == 1 && p->k > 0;
+}
+
+/* Plans op(ta) x op(tb) for the path `isa`, whose vector kernels are
+ * `simd` (its packed GEMM, if any, may run it). */
 static void make_plan(const vz_tensor *ta, const vz_tensor *tb, bool trans_a, bool trans_b,
-                      const vz_cpu_simd *simd, mm_plan *p) {
+                      vz_cpu_isa isa, const vz_cpu_simd *simd, mm_plan *p) {
   memset(p, 0, sizeof *p);
   p->nbatch = (ta->ndim > tb->ndim ? ta->ndim : tb->ndim) - 2;
   p->nbat = 1;
@@ -337,6 +355,10 @@ static void make_plan(const vz_tensor *ta, const vz_tensor *tb, bool trans_a, bo
               : packed ? "onednn_sgemm_packed"
               : padded ? "onednn_sgemm_padded"
                        : "onednn_sgemm";
+  if (isa >= VZ_ISA_AVX512_FP16 && f16_products_fit(p)) {
+    p->f16_products = true;
+    p->kernel = "f16_products_avx512fp16";
+  }
 }
 
 /* ---- Row conversions ---- */
@@ -589,7 +611,7 @@ static vz_status run_sgemm(const vz_cpu *cpu, const mm_plan *p, float *c, int th
   int64_t rows = p->collapse ? p->m * p->nbat : p->m;
   bool several = !p->collapse && p->nbat > 1;
   bool tiles = rows <= TILE_MAX_ROWS &&
-               (p->b.copy || several || (p->b.trans == 'T' && cpu->isa != VZ_ISA_AVX512));
+               (p->b.copy || several || (p->b.trans == 'T' && cpu->isa < VZ_ISA_AVX512));
   vz_status st = tiles ? run_tiles(cpu, p, ascr, ta, lda, c, threads)
                        : run_big(cpu, p, ascr, ta, lda, c, threads);
   free(ascr);
@@ -859,11 +881,13 @@ bool vz_cpu_matmul_supports(const vz_op_call *call) {
 
 /* The vector path a CPU backend made now would use (VLZOO_CPU_ISA
  * included). */
-static const vz_cpu_simd *current_simd(void) {
+static vz_cpu_isa current_isa(void) {
   vz_cpu_isa isa;
-  if (vz_cpu_select_isa(&isa) != VZ_OK)
-    isa = VZ_ISA_SCALAR;
-  return isa == VZ_ISA_AVX512 ? &vz_cpu_simd_avx512
+  return vz_cpu_select_isa(&isa) == VZ_OK ? isa : VZ_ISA_SCALAR;
+}
+
+static const vz_cpu_simd *simd_of(vz_cpu_isa isa) {
+  return isa >= VZ_ISA_AVX512 ? &vz_cpu_simd_avx512
          : isa == VZ_ISA_AVX2 ? &vz_cpu_simd_avx2
                               : &vz_cpu_simd_scalar;
 }
@@ -872,8 +896,9 @@ const char *vz_cpu_matmul_kernel_name(const vz_op_call *call) {
   if (!call || call->op != VZ_OP_MATMUL || call->n_inputs < 2 || !vz_cpu_matmul_supports(call))
     return NULL;
   mm_plan p;
+  vz_cpu_isa isa = current_isa();
   make_plan(call->inputs[0], call->inputs[1], call->attrs.matmul.trans_a,
-            call->attrs.matmul.trans_b, current_simd(), &p);
+            call->attrs.matmul.trans_b, isa, simd_of(isa), &p);
   return p.kernel;
 }
 
@@ -896,16 +921,46 @@ static vz_status run_onednn(const vz_cpu *cpu, const mm_plan *p, float *c) {
   return st;
 }
 
+/* The plan's f16-product GEMM into c; false (c then undefined) when a's
+ * values or the products leave f16's range, or on a failed allocation:
+ * the caller then takes the widening path. */
+static bool run_f16_products(const vz_cpu *cpu, const mm_plan *p, float *c) {
+  const int64_t rows = p->m * p->nbat, lda = (p->k + 31) / 32 * 32; /* whole cache lines */
+  uint16_t *ah = scratch_alloc((size_t)(rows * lda) * sizeof *ah);
+  if (!ah)
+    return false;
+  int threads = plan_threads(cpu, p);
+  bool ok = true;
+  for (int64_t ob = 0; ob < p->nbat && ok; ob++)
+    ok = vz_cpu_f16_round_rows((const float *)a_row(p, ob * p->m), p->a.rs, p->m, p->k,
+                               ah + ob * p->m * lda, lda, vz_cpu_threads_for(cpu, p->m * p->k));
+  ok = ok && vz_cpu_gemm_f16(ah, lda, (const uint16_t *)p->b.data, p->b.cs, rows, p->n, p->k, c,
+                             p->n, threads);
+  free(ah);
+  if (!ok)
+    vz_log(VZ_LOG_DEBUG, "matmul %lldx%lldx%lld: values beyond f16's range, recomputed in f32",
+           (long long)rows, (long long)p->n, (long long)p->k);
+  return ok;
+}
+
+/* The product into c (contiguous, [batches..., m, n]): f16 products when
+ * planned and in range, else oneDNN. */
+static vz_status run_product(const vz_cpu *cpu, const mm_plan *p, float *c) {
+  if (p->f16_products && run_f16_products(cpu, p, c))
+    return VZ_OK;
+  return run_onednn(cpu, p, c);
+}
+
 vz_status vz_cpu_matmul(const vz_cpu *cpu, const vz_op_call *call) {
   mm_plan p;
   make_plan(call->inputs[0], call->inputs[1], call->attrs.matmul.trans_a,
-            call->attrs.matmul.trans_b, cpu->simd, &p);
+            call->attrs.matmul.trans_b, cpu->isa, cpu->simd, &p);
   float *c = vz_cpu_data(call->outputs[0]);
   if (p.packed && p.k > 0) {
     packed_out out = {.c = c, .activation = VZ_OP_COUNT};
     return run_packed(cpu, &p, &out, plan_threads(cpu, &p));
   }
-  return run_onednn(cpu, &p, c);
+  return run_product(cpu, &p, c);
 }
 
 /* ---- linear: act(x w^T + bias) + residual ---- */
@@ -977,7 +1032,7 @@ vz_status vz_cpu_linear(const vz_cpu *cpu, const vz_op_call *call) {
     x = &x2;
   }
   mm_plan p;
-  make_plan(x, w, false, true, cpu->simd, &p);
+  make_plan(x, w, false, true, cpu->isa, cpu->simd, &p);
   const int64_t rows = p.m * p.nbat, n = p.n;
   float *c = vz_cpu_data(y), *bias_copy = NULL, *res_copy = NULL;
   vz_status st = VZ_OK;
@@ -1018,7 +1073,7 @@ vz_status vz_cpu_linear(const vz_cpu *cpu, const vz_op_call *call) {
   if (packed) {
     st = run_packed(cpu, &p, &out, plan_threads(cpu, &p));
   } else { /* oneDNN's product, then the epilogue row by row */
-    st = run_onednn(cpu, &p, c);
+    st = run_product(cpu, &p, c);
     const vz_cpu_simd *simd = cpu->simd;
 #pragma omp parallel for num_threads(vz_cpu_threads_for(cpu, rows *n * 4)) schedule(static)
     for (int64_t r = 0; r < rows; r++) {

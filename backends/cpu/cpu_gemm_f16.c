@@ -1,0 +1,218 @@
+/* GEMM with f16 products for f16 weights, on processors with AVX512-FP16.
+ *
+ * vfmadd231ph does 32 half-precision FMAs where vfmadd231ps does 16 at the
+ * same rate, so an f16 weight [N, K] times f16-rounded activations runs at
+ * up to twice the f32 peak. (avx512_bf16's vdpbf16ps ran at half the rate
+ * of f32 FMAs on the Xeon this was measured on, so bf16 gains nothing from
+ * it.) Half precision is kept where it is harmless:
+ *
+ * - Each output is a dot product of a row of a with a row of w, both read
+ *   in place (no packing, no transposition: the weight's rows are K
+ *   contiguous halves). A tile of TILE_ROWS x TILE_COLS outputs keeps one
+ *   32-lane accumulator per output; lane l sums the products of steps
+ *   k = l, l + 32, ... of one chunk, so no lane adds more than
+ *   CHUNK_STEPS / 32 products in f16.
+ * - After each chunk the lanes are widened to f32, summed by a fixed tree
+ *   and added to the f32 output; chunks follow each other in order. The
+ *   result does not depend on the thread count.
+ * - A product or lane sum past f16's range gives an infinity, which the
+ *   tile notices; the caller then recomputes in f32. Activations past
+ *   f16's range never get here (vz_cpu_f16_round_rows refuses them).
+ *
+ * Every function here runs AVX512-FP16 instructions: call only when
+ * vz_cpu reports that path. */
+#include "backends/cpu/cpu_gemm_f16.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdint.h>
+
+enum {
+  TILE_ROWS = 4, /* rows of a per tile... */
+  TILE_COLS = 6, /* ...by rows of w: 24 accumulators of the 32 registers */
+  LANES = 32,
+  /* Steps of K per chunk at most: a chunk of a (257 rows) stays in L2 while
+   * the tiles of every weight row pass over it; a tile's six weight rows
+   * (24 KiB) stay in L1. Lanes sum at most 64 products in f16. */
+  CHUNK_STEPS = 2048,
+};
+
+/* The largest finite f16. */
+#define F16_MAX 65504.0f
+
+typedef struct tile_args {
+  const _Float16 *a; /* [rows] rows, lda apart */
+  int64_t lda;
+  const _Float16 *w; /* [cols] rows, ldw apart */
+  int64_t ldw;
+  int64_t kc;
+  float *c; /* [rows, cols], ldc apart */
+  int64_t ldc;
+  int rows, cols;
+  bool first; /* store rather than add */
+} tile_args;
+
+/* The 32 f16 lanes of h summed into 16 f32 lanes (lane i: h[i] + h[i + 16]). */
+static inline __m512 widen_pairs(__m512h h) {
+  __m256h lo = _mm512_castph512_ph256(h);
+  __m256h hi = _mm256_castsi256_ph(_mm512_extracti64x4_epi64(_mm512_castph_si512(h), 1));
+  return _mm512_add_ps(_mm512_cvtxph_ps(lo), _mm512_cvtxph_ps(hi));
+}
+
+/* The sums of s[0..5]'s lanes in lanes 0..5, by a fixed tree. */
+static inline __m512 sum_six(const __m512 s[TILE_COLS]) {
+  /* halves of two vectors side by side, then quarters of four */
+  __m512 z01 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(s[0], s[1], 0x44), _mm512_shuffle_f32x4(s[0], s[1], 0xee));
+  __m512 z23 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(s[2], s[3], 0x44), _mm512_shuffle_f32x4(s[2], s[3], 0xee));
+  __m512 z45 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(s[4], s[5], 0x44), _mm512_shuffle_f32x4(s[4], s[5], 0xee));
+  __m512 q0 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(z01, z23, 0x88), _mm512_shuffle_f32x4(z01, z23, 0xdd));
+  __m512 q1 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(z45, z45, 0x88), _mm512_shuffle_f32x4(z45, z45, 0xdd));
+  /* each 4-lane quarter summed into all its lanes */
+  q0 = _mm512_add_ps(q0, _mm512_permute_ps(q0, 0x4e));
+  q0 = _mm512_add_ps(q0, _mm512_permute_ps(q0, 0xb1));
+  q1 = _mm512_add_ps(q1, _mm512_permute_ps(q1, 0x4e));
+  q1 = _mm512_add_ps(q1, _mm512_permute_ps(q1, 0xb1));
+  const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_permutex2var_ps(q0, pick, q1);
+}
+
+/* Weight row j (wj) times the four rows of a, into column j's accumulators. */
+#define TILE_COLUMN(load, j, wj)                                                                   \
+  do {                                                                                             \
+    __m512h y = load(wj + k);                                                                      \
+    c0##j = _mm512_fmadd_ph(x0, y, c0##j);                                                         \
+    c1##j = _mm512_fmadd_ph(x1, y, c1##j);                                                         \
+    c2##j = _mm512_fmadd_ph(x2, y, c2##j);                                                         \
+    c3##j = _mm512_fmadd_ph(x3, y, c3##j);                                                         \
+  } while (0)
+
+/* Steps [k, k + 32) of the tile. */
+#define TILE_STEP(load)                                                                            \
+  do {                                                                                             \
+    __m512h x0 = load(a0 + k), x1 = load(a1 + k), x2 = load(a2 + k), x3 = load(a3 + k);            \
+    TILE_COLUMN(load, 0, w0);                                                                      \
+    TILE_COLUMN(load, 1, w1);                                                                      \
+    TILE_COLUMN(load, 2, w2);                                                                      \
+    TILE_COLUMN(load, 3, w3);                                                                      \
+    TILE_COLUMN(load, 4, w4);                                                                      \
+    TILE_COLUMN(load, 5, w5);                                                                      \
+  } while (0)
+
+#define LOAD_FULL(p) _mm512_loadu_ph(p)
+#define LOAD_TAIL(p) _mm512_castsi512_ph(_mm512_maskz_loadu_epi16(tail, p))
+
+/* One chunk of a tile into c; returns whether an output came out infinite
+ * or NaN. Rows and columns past the tile's size repeat the first and are
+ * not stored. */
+static bool run_tile(const tile_args *t) {
+  const _Float16 *a0 = t->a, *a1 = t->a + (t->rows > 1) * t->lda;
+  const _Float16 *a2 = t->a + (t->rows > 2 ? 2 : 0) * t->lda;
+  const _Float16 *a3 = t->a + (t->rows > 3 ? 3 : 0) * t->lda;
+  const _Float16 *w0 = t->w, *w1 = t->w + (t->cols > 1) * t->ldw;
+  const _Float16 *w2 = t->w + (t->cols > 2 ? 2 : 0) * t->ldw;
+  const _Float16 *w3 = t->w + (t->cols > 3 ? 3 : 0) * t->ldw;
+  const _Float16 *w4 = t->w + (t->cols > 4 ? 4 : 0) * t->ldw;
+  const _Float16 *w5 = t->w + (t->cols > 5 ? 5 : 0) * t->ldw;
+  __m512h c00 = _mm512_setzero_ph(), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;
+  __m512h c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+  __m512h c20 = c00, c21 = c00, c22 = c00, c23 = c00, c24 = c00, c25 = c00;
+  __m512h c30 = c00, c31 = c00, c32 = c00, c33 = c00, c34 = c00, c35 = c00;
+  int64_t k = 0;
+  for (; k + LANES <= t->kc; k += LANES)
+    TILE_STEP(LOAD_FULL);
+  if (k < t->kc) {
+    __mmask32 tail = (__mmask32)((1ull << (t->kc - k)) - 1);
+    TILE_STEP(LOAD_TAIL);
+  }
+  const __m512h acc[TILE_ROWS][TILE_COLS] = {{c00, c01, c02, c03, c04, c05},
+                                             {c10, c11, c12, c13, c14, c15},
+                                             {c20, c21, c22, c23, c24, c25},
+                                             {c30, c31, c32, c33, c34, c35}};
+  const __mmask16 cols = (__mmask16)((1u << t->cols) - 1);
+  __mmask16 bad = 0;
+  for (int r = 0; r < t->rows; r++) {
+    __m512 s[TILE_COLS];
+    for (int j = 0; j < TILE_COLS; j++)
+      s[j] = widen_pairs(acc[r][j]);
+    __m512 sums = sum_six(s);
+    float *out = t->c + r * t->ldc;
+    if (!t->first)
+      sums = _mm512_add_ps(sums, _mm512_maskz_loadu_ps(cols, out));
+    _mm512_mask_storeu_ps(out, cols, sums);
+    __m512 d = _mm512_sub_ps(sums, sums); /* NaN where sums is infinite or NaN */
+    bad |= _mm512_mask_cmp_ps_mask(cols, d, d, _CMP_UNORD_Q);
+  }
+  return bad != 0;
+}
+
+bool vz_cpu_f16_round_rows(const float *src, int64_t src_ld, int64_t rows, int64_t k, uint16_t *dst,
+                           int64_t dst_ld, int threads) {
+  bool ok = true;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(&& : ok)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = src + r * src_ld;
+    uint16_t *y = dst + r * dst_ld;
+    __mmask16 out_of_range = 0;
+    const __m512 limit = _mm512_set1_ps(F16_MAX);
+    for (int64_t j = 0; j < k; j += 16) {
+      __mmask16 m = k - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - j)) - 1);
+      __m512 v = _mm512_maskz_loadu_ps(m, x + j);
+      /* NaN compares false, so "not <= limit" also catches it */
+      out_of_range |= _mm512_mask_cmp_ps_mask(m, _mm512_abs_ps(v), limit, _CMP_NLE_UQ);
+      __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      _mm256_mask_storeu_epi16(y + j, m, h);
+    }
+    ok = ok && out_of_range == 0;
+  }
+  return ok;
+}
+
+bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int64_t m,
+                     int64_t n, int64_t k, float *c, int64_t ldc, int threads) {
+  const int64_t chunks = (k + CHUNK_STEPS - 1) / CHUNK_STEPS;
+  /* equal chunks, whole vectors of steps each but the last */
+  const int64_t kc_max = ((k + chunks - 1) / chunks + LANES - 1) / LANES * LANES;
+  const int64_t col_tiles = (n + TILE_COLS - 1) / TILE_COLS;
+  bool bad = false;
+#pragma omp parallel num_threads(threads) reduction(|| : bad)
+  for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
+    /* each chunk waits for the previous one (the barrier after `for`) */
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < col_tiles; t++) {
+      int64_t j = t * TILE_COLS;
+      tile_args args = {
+          .lda = lda,
+          .w = (const _Float16 *)w + j * ldw + k0,
+          .ldw = ldw,
+          .kc = k - k0 < kc_max ? k - k0 : kc_max,
+          .ldc = ldc,
+          .cols = (int)(n - j < TILE_COLS ? n - j : TILE_COLS),
+          .first = k0 == 0,
+      };
+      /* The next tile's weight rows (most likely this thread's: static
+       * schedule) come from memory while this one runs from L1, a few cache
+       * lines per row group. */
+      const int64_t next_cols =
+          t + 1 < col_tiles ? (n - j - TILE_COLS < TILE_COLS ? n - j - TILE_COLS : TILE_COLS) : 0;
+      const int64_t row_lines = (args.kc * 2 + 63) / 64, groups = (m + TILE_ROWS - 1) / TILE_ROWS;
+      const int64_t per_group = (next_cols * row_lines + groups - 1) / groups;
+      int64_t line = 0;
+      for (int64_t i = 0; i < m; i += TILE_ROWS) {
+        for (int64_t e = line + per_group; line < e && line < next_cols * row_lines; line++)
+          _mm_prefetch((const char *)(args.w + (TILE_COLS + line / row_lines) * ldw) +
+                           line % row_lines * 64,
+                       _MM_HINT_T0);
+        args.a = (const _Float16 *)a + i * lda + k0;
+        args.c = c + i * ldc + j;
+        args.rows = (int)(m - i < TILE_ROWS ? m - i : TILE_ROWS);
+        bad = run_tile(&args) || bad;
+      }
+    }
+  }
+  return !bad;
+}
