@@ -793,15 +793,16 @@ static float *constant_product(int64_t m, int64_t n, int64_t k, float a_val, flo
   return got;
 }
 
-/* The f16-product GEMM (avx512fp16 path): tile edges, K tails and chunks;
- * values beyond f16's range recomputed in f32; the same sums for any
- * thread count. */
+/* The f16-product GEMM (avx512fp16 path): tile edges, K tails and chunks,
+ * blocks of rows; values beyond f16's range recomputed in f32; the same
+ * sums for any thread count. */
 static void test_f16_products(void) {
   if (!f16_path)
     return;
-  static const int64_t sizes[][3] = {{1, 1, 1},     {3, 5, 31},    {5, 7, 33},
-                                     {4, 6, 64},    {9, 13, 2048}, {35, 13, 2049},
-                                     {6, 11, 4097}, {2, 3, 6145},  {257, 70, 1408}};
+  static const int64_t
+      sizes[][3] = {{1, 1, 1},       {3, 5, 31},     {5, 7, 33},    {4, 6, 64},
+                    {9, 13, 2048},   {35, 13, 2049}, {6, 11, 4097}, {2, 3, 6145},
+                    {257, 70, 1408}, {521, 13, 2100}}; /* two blocks of rows, two chunks */
   for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
     int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
     vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){m, k}, true);
