@@ -12,9 +12,11 @@
  *   32-lane accumulator per output; lane l sums the products of steps
  *   k = l, l + 32, ... of one chunk, so no lane adds more than
  *   CHUNK_STEPS / 32 products in f16.
- * - After each chunk the lanes are widened to f32, summed by a fixed tree
- *   and added to the f32 output; chunks follow each other in order. The
- *   result does not depend on the thread count.
+ * - After each chunk the 32 lanes of each accumulator are summed by a fixed
+ *   tree of f16 additions (five more roundings; summing in f32 instead cost
+ *   a tenth of the tile's time at K = 1408), the totals widened and added
+ *   to the f32 output; chunks follow each other in order. The result does
+ *   not depend on the thread count.
  * - A product or lane sum past f16's range gives an infinity, which the
  *   tile notices; the caller then recomputes in f32. Activations past
  *   f16's range never get here (vz_cpu_f16_round_rows refuses them).
@@ -56,34 +58,58 @@ typedef struct tile_args {
   bool first; /* store rather than add */
 } tile_args;
 
-/* The 32 f16 lanes of h summed into 16 f32 lanes (lane i: h[i] + h[i + 16]). */
-static inline __m512 widen_pairs(__m512h h) {
-  __m256h lo = _mm512_castph512_ph256(h);
-  __m256h hi = _mm256_castsi256_ph(_mm512_extracti64x4_epi64(_mm512_castph_si512(h), 1));
-  return _mm512_add_ps(_mm512_cvtxph_ps(lo), _mm512_cvtxph_ps(hi));
-}
+/* 128-bit quarters of x and y picked by a shuffle_i64x2 immediate. */
+#define QUARTERS(x, y, imm)                                                                        \
+  _mm512_castsi512_ph(_mm512_shuffle_i64x2(_mm512_castph_si512(x), _mm512_castph_si512(y), imm))
+#define AS_PH(v) _mm512_castsi512_ph(v)
+#define AS_SI(v) _mm512_castph_si512(v)
 
-/* The sums of s[0..5]'s lanes in lanes 0..5, by a fixed tree. */
-static inline __m512 sum_six(const __m512 s[TILE_COLS]) {
-  /* halves of two vectors side by side, then quarters of four */
-  __m512 z01 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(s[0], s[1], 0x44), _mm512_shuffle_f32x4(s[0], s[1], 0xee));
-  __m512 z23 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(s[2], s[3], 0x44), _mm512_shuffle_f32x4(s[2], s[3], 0xee));
-  __m512 z45 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(s[4], s[5], 0x44), _mm512_shuffle_f32x4(s[4], s[5], 0xee));
-  __m512 q0 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(z01, z23, 0x88), _mm512_shuffle_f32x4(z01, z23, 0xdd));
-  __m512 q1 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(z45, z45, 0x88), _mm512_shuffle_f32x4(z45, z45, 0xdd));
-  /* each 4-lane quarter summed into all its lanes */
-  q0 = _mm512_add_ps(q0, _mm512_permute_ps(q0, 0x4e));
-  q0 = _mm512_add_ps(q0, _mm512_permute_ps(q0, 0xb1));
-  q1 = _mm512_add_ps(q1, _mm512_permute_ps(q1, 0x4e));
-  q1 = _mm512_add_ps(q1, _mm512_permute_ps(q1, 0xb1));
-  const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-  return _mm512_permutex2var_ps(q0, pick, q1);
+/* The sums of the 32 lanes of each of the tile's 24 accumulators (x[i]: row
+ * i / 6, column i % 6), as f32: out[r] holds row r's six in lanes 0..5. One
+ * fixed tree of f16 additions (five levels) that halves the number of
+ * vectors at each level, so that the tile's 24 sums cost about as many
+ * instructions as 24 vectors; only the 24 totals are widened. */
+static inline void tile_sums(const __m512h x[TILE_ROWS * TILE_COLS], __m512 out[TILE_ROWS]) {
+  /* 256-bit halves of pairs: z[p] = [x[2p] (16 lanes) | x[2p + 1]] */
+  __m512h z[12], y[6], v[3];
+  for (int p = 0; p < 12; p++)
+    z[p] = _mm512_add_ph(QUARTERS(x[2 * p], x[2 * p + 1], 0x44),
+                         QUARTERS(x[2 * p], x[2 * p + 1], 0xee));
+  /* 128-bit quarters: quarter q of y[p] sums x[4p + q] (8 lanes) */
+  for (int p = 0; p < 6; p++)
+    y[p] = _mm512_add_ph(QUARTERS(z[2 * p], z[2 * p + 1], 0x88),
+                         QUARTERS(z[2 * p], z[2 * p + 1], 0xdd));
+  /* 64-bit halves of quarters: quarter q of v[p] sums x[8p + q] in its low
+   * 64 bits and x[8p + 4 + q] in its high 64 bits (4 lanes each) */
+  for (int p = 0; p < 3; p++)
+    v[p] = _mm512_add_ph(AS_PH(_mm512_unpacklo_epi64(AS_SI(y[2 * p]), AS_SI(y[2 * p + 1]))),
+                         AS_PH(_mm512_unpackhi_epi64(AS_SI(y[2 * p]), AS_SI(y[2 * p + 1]))));
+  /* then 32-bit and 16-bit neighbours: each total in the first lane of its
+   * 64 bits, lane 8q (x[8p + q]) or 8q + 4 (x[8p + 4 + q]) of v[p] */
+  for (int p = 0; p < 3; p++) {
+    v[p] = _mm512_add_ph(v[p], AS_PH(_mm512_shuffle_epi32(AS_SI(v[p]), _MM_PERM_CDAB)));
+    v[p] = _mm512_add_ph(v[p], AS_PH(_mm512_rol_epi32(AS_SI(v[p]), 16)));
+  }
+  /* the 24 totals in order: lanes 0..15 from v[0] and v[1], 16..23 from v[2] */
+  static const uint16_t first[32] = {0,  8,  16, 24, 4,  12, 20, 28, 32, 40, 48,
+                                     56, 36, 44, 52, 60, 16, 17, 18, 19, 20, 21};
+  static const uint16_t second[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                      12, 13, 14, 15, 32, 40, 48, 56, 36, 44, 52, 60};
+  __m512i all = _mm512_permutex2var_epi16(AS_SI(v[0]), _mm512_loadu_si512(first), AS_SI(v[1]));
+  all = _mm512_permutex2var_epi16(all, _mm512_loadu_si512(second), AS_SI(v[2]));
+  __m512 lo = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_castsi512_si256(all)));
+  __m512 hi = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_extracti64x4_epi64(all, 1)));
+  /* row r: totals 6r .. 6r + 5 of lo (0..15) and hi (16..31) */
+  for (int r = 0; r < TILE_ROWS; r++)
+    out[r] = _mm512_permutex2var_ps(
+        lo,
+        _mm512_add_epi32(_mm512_set1_epi32(TILE_COLS * r),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+        hi);
 }
+#undef QUARTERS
+#undef AS_PH
+#undef AS_SI
 
 /* Weight row j (wj) times the four rows of a, into column j's accumulators. */
 #define TILE_COLUMN(load, j, wj)                                                                   \
@@ -133,17 +159,15 @@ static bool run_tile(const tile_args *t) {
     __mmask32 tail = (__mmask32)((1ull << (t->kc - k)) - 1);
     TILE_STEP(LOAD_TAIL);
   }
-  const __m512h acc[TILE_ROWS][TILE_COLS] = {{c00, c01, c02, c03, c04, c05},
-                                             {c10, c11, c12, c13, c14, c15},
-                                             {c20, c21, c22, c23, c24, c25},
-                                             {c30, c31, c32, c33, c34, c35}};
+  const __m512h acc[TILE_ROWS * TILE_COLS] = {c00, c01, c02, c03, c04, c05, c10, c11,
+                                              c12, c13, c14, c15, c20, c21, c22, c23,
+                                              c24, c25, c30, c31, c32, c33, c34, c35};
+  __m512 rows[TILE_ROWS];
+  tile_sums(acc, rows);
   const __mmask16 cols = (__mmask16)((1u << t->cols) - 1);
   __mmask16 bad = 0;
   for (int r = 0; r < t->rows; r++) {
-    __m512 s[TILE_COLS];
-    for (int j = 0; j < TILE_COLS; j++)
-      s[j] = widen_pairs(acc[r][j]);
-    __m512 sums = sum_six(s);
+    __m512 sums = rows[r];
     float *out = t->c + r * t->ldc;
     if (!t->first)
       sums = _mm512_add_ps(sums, _mm512_maskz_loadu_ps(cols, out));

@@ -14,7 +14,7 @@ bool vz_cpu_f16_round_rows(const float *src, int64_t src_ld, int64_t rows, int64
 
 /* c [m, n] (rows ldc apart) = a [m, k] (f16, rows lda apart) times w^T, w
  * [n, k] (f16, rows ldw apart): f16 products summed in f16 lanes over at
- * most 64 steps, then in f32. Returns false when an output came out
+ * most 64 steps, the lanes in f16, then the chunks of K in f32. Returns false when an output came out
  * infinite or NaN (an f16 product or lane sum overflowed, or an input held
  * an infinity): c is then to be recomputed another way. */
 bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int64_t m,
