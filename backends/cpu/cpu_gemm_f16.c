@@ -247,6 +247,8 @@ static bool column_tile(const gemm_job *g, int64_t t, int64_t k0, int64_t kc, in
 
 bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int64_t m,
                      int64_t n, int64_t k, float *c, int64_t ldc, int threads) {
+  if (m <= 0 || n <= 0)
+    return true; /* nothing to compute (and no blocks to divide m into) */
   const gemm_job g = {(const _Float16 *)a, (const _Float16 *)w, lda, ldw, m, n, k, c, ldc};
   /* equal chunks of K, whole vectors of steps each but the last */
   const int64_t chunks = (k + CHUNK_STEPS - 1) / CHUNK_STEPS;

@@ -289,7 +289,7 @@ static bool stackable(const mm_side *a, const mm_plan *p, int64_t *ld_out) {
 static bool f16_products_fit(const mm_plan *p) {
   const mm_side *a = &p->a, *b = &p->b;
   return a->dtype == VZ_F32 && b->dtype == VZ_F16 && (a->cs == 1 || p->k == 1) &&
-         (b->rs == 1 || p->k == 1) && b->count == 1 && p->k > 0;
+         (b->rs == 1 || p->k == 1) && b->count == 1 && p->k > 0 && p->m * p->nbat > 0 && p->n > 0;
 }
 
 /* Plans op(ta) x op(tb) for the path `isa`, whose vector kernels are
