@@ -1,7 +1,7 @@
 /* matmul and linear on the CPU: vlzoo's own packed GEMM on AVX2
  * processors, oneDNN's sgemm elsewhere, and f16 products for f16 weights on
  * processors with AVX512-FP16 (cpu_gemm_f16.c: a rounded to f16, about
- * 1.6-1.8x the f32 rate on ViT-g's layers; values beyond f16's range are
+ * 1.9x the f32 rate on ViT-g's layers; values beyond f16's range are
  * recomputed by the widening path below).
  *
  * The packed GEMM (AVX2): a's rows are packed in slivers of VZ_GEMM_MR
