@@ -14,7 +14,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "backends/cpu/simd.h"
+#include "backends/cpu/cpu.h"
 #include "tests/test_util.h"
 
 static vz_backend *be;
@@ -540,21 +540,8 @@ static void test_errors(void) {
 /* The table of the path VLZOO_CPU_ISA names (test_backend() has already
  * skipped a path this processor lacks), or of the best path. */
 static const vz_cpu_simd *active_path(void) {
-  const char *isa = getenv("VLZOO_CPU_ISA");
-  if (isa && strcmp(isa, "scalar") == 0)
-    return &vz_cpu_simd_scalar;
-  if (isa && strcmp(isa, "avx2") == 0)
-    return &vz_cpu_simd_avx2;
-  if (isa && strcmp(isa, "avx512") == 0)
-    return &vz_cpu_simd_avx512;
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return &vz_cpu_simd_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return &vz_cpu_simd_avx2;
-  return &vz_cpu_simd_scalar;
+  vz_cpu_isa isa;
+  return vz_cpu_simd_of(vz_cpu_select_isa(&isa) == VZ_OK ? isa : VZ_ISA_SCALAR);
 }
 
 /* Converts in[0..n) with the path, at offsets 0 and 1 (so every vector

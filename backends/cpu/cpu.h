@@ -32,6 +32,9 @@ const char *vz_cpu_isa_name(vz_cpu_isa isa);
  * for a path the processor lacks is an error. */
 vz_status vz_cpu_select_isa(vz_cpu_isa *out);
 
+/* The vector kernels a path runs (avx512fp16 runs the avx512 ones). */
+const vz_cpu_simd *vz_cpu_simd_of(vz_cpu_isa isa);
+
 /* Each op's CPU kernel: `supports` says whether the dtypes and layout are
  * handled, `run` computes into the call's allocated outputs. */
 typedef struct vz_cpu_kernel {

@@ -74,6 +74,12 @@ vz_status vz_cpu_select_isa(vz_cpu_isa *out) {
                  "VLZOO_CPU_ISA=%s is not one of scalar, avx2, avx512, avx512fp16", forced);
 }
 
+const vz_cpu_simd *vz_cpu_simd_of(vz_cpu_isa isa) {
+  return isa >= VZ_ISA_AVX512 ? &vz_cpu_simd_avx512
+         : isa == VZ_ISA_AVX2 ? &vz_cpu_simd_avx2
+                              : &vz_cpu_simd_scalar;
+}
+
 static vz_status thread_count(int *out) {
   const char *env = getenv("VLZOO_THREADS");
   if (!env || !*env) {
@@ -122,9 +128,7 @@ static vz_status cpu_create(const char *device, void **self) {
     free(cpu);
     return st;
   }
-  static const vz_cpu_simd *const paths[] = {&vz_cpu_simd_scalar, &vz_cpu_simd_avx2,
-                                             &vz_cpu_simd_avx512, &vz_cpu_simd_avx512};
-  cpu->simd = paths[cpu->isa];
+  cpu->simd = vz_cpu_simd_of(cpu->isa);
   snprintf(cpu->description, sizeof cpu->description, "cpu: %d threads, %s kernels, oneDNN GEMM",
            cpu->threads, vz_cpu_isa_name(cpu->isa));
   *self = cpu;

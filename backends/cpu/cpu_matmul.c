@@ -886,19 +886,13 @@ static vz_cpu_isa current_isa(void) {
   return vz_cpu_select_isa(&isa) == VZ_OK ? isa : VZ_ISA_SCALAR;
 }
 
-static const vz_cpu_simd *simd_of(vz_cpu_isa isa) {
-  return isa >= VZ_ISA_AVX512 ? &vz_cpu_simd_avx512
-         : isa == VZ_ISA_AVX2 ? &vz_cpu_simd_avx2
-                              : &vz_cpu_simd_scalar;
-}
-
 const char *vz_cpu_matmul_kernel_name(const vz_op_call *call) {
   if (!call || call->op != VZ_OP_MATMUL || call->n_inputs < 2 || !vz_cpu_matmul_supports(call))
     return NULL;
   mm_plan p;
   vz_cpu_isa isa = current_isa();
   make_plan(call->inputs[0], call->inputs[1], call->attrs.matmul.trans_a,
-            call->attrs.matmul.trans_b, isa, simd_of(isa), &p);
+            call->attrs.matmul.trans_b, isa, vz_cpu_simd_of(isa), &p);
   return p.kernel;
 }
 
@@ -1072,7 +1066,7 @@ vz_status vz_cpu_linear(const vz_cpu *cpu, const vz_op_call *call) {
   }
   if (packed) {
     st = run_packed(cpu, &p, &out, plan_threads(cpu, &p));
-  } else { /* oneDNN's product, then the epilogue row by row */
+  } else { /* f16 products or oneDNN's, then the epilogue row by row */
     st = run_product(cpu, &p, c);
     const vz_cpu_simd *simd = cpu->simd;
 #pragma omp parallel for num_threads(vz_cpu_threads_for(cpu, rows *n * 4)) schedule(static)
