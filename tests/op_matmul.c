@@ -31,18 +31,36 @@ static bool packed_gemm_runs(const vz_tensor *a, const vz_tensor *b, bool ta) {
   return rows >= 32;
 }
 
+/* The CPU's strategy for op(a) op(b). */
+static const char *kernel_of(const vz_tensor *a, const vz_tensor *b, bool ta, bool tb) {
+  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
+  call.attrs.matmul.trans_a = ta;
+  call.attrs.matmul.trans_b = tb;
+  const char *name = vz_cpu_matmul_kernel_name(&call);
+  return name ? name : "(null)";
+}
+
 /* Whether the CPU multiplies op(a) op(b) with f16 products
  * (cpu_gemm_f16.c): on the avx512fp16 path, f32 a with K contiguous times
- * one f16 weight [N, K] (the tests' f16 operands are contiguous). */
+ * one f16 or bf16 weight [N, K] (the tests' 16-bit operands are
+ * contiguous); bf16 only where oneDNN's bf16 primitive does not run on AMX
+ * tiles, which only the kernel's name tells. */
 static bool f16_products_run(const vz_tensor *a, const vz_tensor *b, bool ta, bool tb) {
   int64_t k = a->shape[a->ndim - (ta ? 2 : 1)];
-  if (!f16_path || a->dtype != VZ_F32 || b->dtype != VZ_F16 || k == 0 || vz_tensor_numel(a) == 0 ||
-      vz_tensor_numel(b) == 0)
+  if (!f16_path || a->dtype != VZ_F32 || (b->dtype != VZ_F16 && b->dtype != VZ_BF16) || k == 0 ||
+      vz_tensor_numel(a) == 0 || vz_tensor_numel(b) == 0)
     return false;
   for (int d = 0; d < b->ndim - 2; d++)
     if (b->shape[d] != 1)
       return false;
+  if (b->dtype == VZ_BF16 && strcmp(kernel_of(a, b, ta, tb), "onednn_bf16_matmul") == 0)
+    return false;
   return (tb || k == 1) && (!ta || k == 1) && a->stride[a->ndim - (ta ? 2 : 1)] == 1;
+}
+
+/* The name of the f16-product kernel for weight b. */
+static const char *f16_products_kernel(const vz_tensor *b) {
+  return b->dtype == VZ_BF16 ? "bf16_f16_products_avx512fp16" : "f16_products_avx512fp16";
 }
 
 /* A tensor of `dtype` holding `vals` converted (rounded) to it. */
@@ -131,12 +149,14 @@ typedef struct ref_result {
   int64_t n;
 } ref_result;
 
-/* op(a) op(b) in double from the operands' values, rounded to bf16 when
- * `bf16`, a rounded to f16 when `f16_a`. */
+/* op(a) op(b) in double from the operands' values: both rounded to f16
+ * when `f16` (f16 products: a rounded, a bf16 weight converted), else to
+ * bf16 when `bf16`. */
 static ref_result reference(const vz_tensor *a, const vz_tensor *b, bool ta, bool tb, bool bf16,
-                            bool f16_a) {
-  double *av = read_values(a, bf16 ? VZ_BF16 : f16_a ? VZ_F16 : VZ_F32);
-  double *bv = read_values(b, bf16 ? VZ_BF16 : VZ_F32);
+                            bool f16) {
+  vz_dtype round_to = f16 ? VZ_F16 : bf16 ? VZ_BF16 : VZ_F32;
+  double *av = read_values(a, round_to);
+  double *bv = read_values(b, round_to);
   int64_t m = a->shape[a->ndim - (ta ? 1 : 2)], k = a->shape[a->ndim - (ta ? 2 : 1)];
   int64_t n = b->shape[b->ndim - (tb ? 2 : 1)];
   int nbatch = (a->ndim > b->ndim ? a->ndim : b->ndim) - 2;
@@ -202,13 +222,10 @@ static void check_kernel(const char *what, const vz_tensor *a, const vz_tensor *
   if (packed_gemm_runs(a, b, ta))
     expected = "packed_sgemm";
   if (f16_products_run(a, b, ta, tb))
-    expected = "f16_products_avx512fp16";
-  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
-  call.attrs.matmul.trans_a = ta;
-  call.attrs.matmul.trans_b = tb;
-  const char *name = vz_cpu_matmul_kernel_name(&call);
-  if (!name || strcmp(name, expected) != 0) {
-    fprintf(stderr, "%s: kernel %s, expected %s\n", what, name ? name : "(null)", expected);
+    expected = f16_products_kernel(b);
+  const char *name = kernel_of(a, b, ta, tb);
+  if (strcmp(name, expected) != 0) {
+    fprintf(stderr, "%s: kernel %s, expected %s\n", what, name, expected);
     test_failures++;
   }
 }
@@ -423,7 +440,8 @@ static void test_bf16(void) {
     const char *name = vz_cpu_matmul_kernel_name(&call);
     CHECK(name &&
           (strcmp(name, "bf16_widen_sgemm") == 0 || strcmp(name, "onednn_bf16_matmul") == 0 ||
-           (packed_path && strcmp(name, "packed_sgemm") == 0)));
+           (packed_path && strcmp(name, "packed_sgemm") == 0) ||
+           (f16_path && strcmp(name, "bf16_f16_products_avx512fp16") == 0)));
   }
   /* accuracy of bf16 against the f32 product on N(0,1) data, K = 1408:
    * operands rounded to 8 significant bits give errors of about
@@ -772,18 +790,17 @@ static void test_linear(void) {
     vz_tensor_free(t[i]);
 }
 
-/* a [m, k] of `a_val` but for element [1, 1], `odd`, times the f16 weight
- * [n, k] of `w_val`, transposed: the result as a host array. */
-static float *constant_product(int64_t m, int64_t n, int64_t k, float a_val, float w_val,
-                               float odd) {
+/* a [m, k] of `a_val` but for element [1, 1], `odd`, times the weight
+ * [n, k] of `w_val` in `dtype`, transposed: the result as a host array. */
+static float *constant_product(int64_t m, int64_t n, int64_t k, float a_val, vz_dtype dtype,
+                               float w_val, float odd) {
   float *av = malloc((size_t)(m * k) * sizeof *av), *wv = malloc((size_t)(n * k) * sizeof *wv);
   for (int64_t i = 0; i < m * k; i++)
     av[i] = a_val;
   av[k + 1] = odd; /* row 1 */
   for (int64_t i = 0; i < n * k; i++)
     wv[i] = w_val;
-  vz_tensor *a = make(VZ_F32, 2, (int64_t[]){m, k}, av),
-            *w = make(VZ_F16, 2, (int64_t[]){n, k}, wv);
+  vz_tensor *a = make(VZ_F32, 2, (int64_t[]){m, k}, av), *w = make(dtype, 2, (int64_t[]){n, k}, wv);
   vz_tensor *out = NULL;
   CHECK_OK(vz_matmul(a, w, false, true, &out));
   float *got = out ? test_read_f32(out) : NULL;
@@ -795,9 +812,84 @@ static float *constant_product(int64_t m, int64_t n, int64_t k, float a_val, flo
   return got;
 }
 
-/* The f16-product GEMM (avx512fp16 path): tile edges, K tails and chunks,
- * blocks of rows; values beyond f16's range recomputed in f32; the same
- * sums for any thread count. */
+/* Values the f16 products cannot take, for a weight of `dtype`: an
+ * activation beyond f16's range (7e4), a product beyond it (300 x 300 =
+ * 9e4, in f16 lanes), a NaN, and for bf16 a weight beyond f16's range and a
+ * row of weights too small for f16 (2^-20 (1 + 2^-7): f16's subnormals
+ * would drop the 2^-27). Every case is recomputed by the widening path,
+ * exactly here (all products and sums are exact in f32). */
+static void check_f16_fallbacks(vz_dtype dtype) {
+  const int64_t m = 7, n = 9, k = 40;
+  /* the widening path takes a at bf16 precision for a bf16 weight */
+  const float big = dtype == VZ_BF16 ? vz_bf16_to_f32(vz_f32_to_bf16(70000.0f)) : 70000.0f;
+  float *g = constant_product(m, n, k, 2.0f, dtype, 3.0f, 70000.0f);
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(g[i] == (i / n == 1 ? big * 3 + 39 * 6 : (float)(k * 6)));
+  free(g);
+  g = constant_product(m, n, k, 300.0f, dtype, 300.0f, 300.0f);
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(g[i] == (float)(k * 90000));
+  free(g);
+  g = constant_product(m, n, k, 1.0f, dtype, 0.5f, NAN);
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(i / n == 1 ? isnan(g[i]) : g[i] == (float)k * 0.5f);
+  free(g);
+  if (dtype != VZ_BF16)
+    return;
+  g = constant_product(m, n, k, 1.0f, dtype, 1e5f, 1.0f); /* 99840 in bf16 */
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(g[i] == (float)k * 99840.0f);
+  free(g);
+  const float tiny = ldexpf(1.0f + ldexpf(1.0f, -7), -20);
+  g = constant_product(m, n, k, 1.0f, dtype, tiny, 1.0f);
+  for (int64_t i = 0; g && i < m * n; i++)
+    CHECK(g[i] == (float)k * tiny);
+  free(g);
+}
+
+/* A bf16 weight's conversion to f16, seen through the identity: a = I
+ * (32 x 32) gives c = w^T, one product per output. Weights with all 8
+ * significant bits from 2^-17 to 2^15 must come out exactly, smaller ones
+ * within 2^-25 (each row also holds 1.5, so none is refused). */
+static void check_bf16_conversion(void) {
+  const int64_t n = 13, k = 32;
+  float *av = calloc((size_t)(k * k), sizeof *av), *wv = malloc((size_t)(n * k) * sizeof *wv);
+  for (int64_t i = 0; i < k; i++)
+    av[i * k + i] = 1.0f;
+  for (int64_t i = 0; i < n * k; i++) {
+    float mantissa = (float)(128 + test_next() % 128) / 128.0f; /* 8 bits */
+    int e = (int)(test_next() % 46) - 31;                       /* 2^-31 .. 2^14 */
+    wv[i] = (test_next() % 2 ? -1.0f : 1.0f) * ldexpf(mantissa, e);
+  }
+  for (int64_t j = 0; j < n; j++)
+    wv[j * k + j % k] = 1.5f;
+  vz_tensor *a = make(VZ_F32, 2, (int64_t[]){k, k}, av),
+            *w = make(VZ_BF16, 2, (int64_t[]){n, k}, wv);
+  vz_tensor *out = NULL;
+  CHECK_OK(vz_matmul(a, w, false, true, &out));
+  float *got = out ? test_read_f32(out) : NULL;
+  int bad = 0;
+  for (int64_t i = 0; got && i < k; i++)
+    for (int64_t j = 0; j < n; j++) {
+      float want = wv[j * k + i], g = got[i * n + j];
+      bool ok = fabsf(want) >= ldexpf(1.0f, -17) ? g == want : fabsf(g - want) <= ldexpf(1.0f, -25);
+      if (!ok && bad++ < 5)
+        fprintf(stderr, "bf16 conversion: w[%lld, %lld] = %.9g came out %.9g\n", (long long)j,
+                (long long)i, want, g);
+    }
+  CHECK(got && bad == 0);
+  check_kernel("bf16 conversion", a, w, false, true, "bf16_f16_products_avx512fp16");
+  free(got);
+  free(av);
+  free(wv);
+  vz_tensor_free(a);
+  vz_tensor_free(w);
+  vz_tensor_free(out);
+}
+
+/* The f16-product GEMM (avx512fp16 path), for f16 and bf16 weights: tile
+ * edges, K tails and chunks, blocks of rows; values beyond f16's range
+ * recomputed in f32; the same sums for any thread count. */
 static void test_f16_products(void) {
   if (!f16_path)
     return;
@@ -805,49 +897,48 @@ static void test_f16_products(void) {
   static const int64_t sizes[][3] = {{1, 1, 1},       {3, 5, 31},      {5, 7, 33},    {4, 6, 64},
                                      {9, 13, 2048},   {35, 13, 2049},  {6, 11, 4097}, {2, 3, 6145},
                                      {257, 70, 1408}, {521, 13, 2100}, {0, 5, 40},    {3, 0, 40}};
-  for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-    int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
-    vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){m, k}, true);
-    vz_tensor *w = random_tensor(VZ_F16, 2, (int64_t[]){n, k}, true);
-    char what[96];
-    snprintf(what, sizeof what, "f16 products %lldx%lldx%lld", (long long)m, (long long)n,
-             (long long)k);
-    check(what, a, w, false, true, m * n > 0 ? "f16_products_avx512fp16" : "f16_widen_sgemm");
+  static const vz_dtype weights[] = {VZ_F16, VZ_BF16};
+  for (size_t d = 0; d < 2; d++) {
+    const vz_dtype dtype = weights[d];
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+      int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+      vz_tensor *a = random_tensor(VZ_F32, 2, (int64_t[]){m, k}, true);
+      vz_tensor *w = random_tensor(dtype, 2, (int64_t[]){n, k}, true);
+      char what[96];
+      snprintf(what, sizeof what, "%s products %lldx%lldx%lld", vz_dtype_name(dtype), (long long)m,
+               (long long)n, (long long)k);
+      /* bf16 takes them unless oneDNN runs bf16 on AMX tiles here */
+      const char *name = kernel_of(a, w, false, true);
+      if (dtype == VZ_BF16 && strcmp(name, "onednn_bf16_matmul") == 0)
+        name = NULL;
+      else
+        name = m * n > 0          ? f16_products_kernel(w)
+               : dtype == VZ_BF16 ? "bf16_widen_sgemm"
+                                  : "f16_widen_sgemm";
+      check(what, a, w, false, true, name);
+      vz_tensor_free(a);
+      vz_tensor_free(w);
+    }
+    check_f16_fallbacks(dtype);
+    if (dtype == VZ_BF16)
+      check_bf16_conversion();
+    /* each output's lanes and chunks are summed in a fixed order */
+    vz_tensor *a = random_tensor(VZ_F32, 3, (int64_t[]){2, 257, 2100}, true);
+    vz_tensor *w = random_tensor(dtype, 2, (int64_t[]){333, 2100}, true);
+    check_thread_independence("f16 products", a, w);
     vz_tensor_free(a);
     vz_tensor_free(w);
+    /* the fused Linear layer's epilogue after f16 products */
+    vz_tensor *x = random_tensor(VZ_F32, 2, (int64_t[]){37, 300}, true);
+    vz_tensor *wh = random_tensor(dtype, 2, (int64_t[]){50, 300}, true);
+    vz_tensor *b = random_tensor(VZ_F32, 1, (int64_t[]){50}, false);
+    vz_tensor *r = random_tensor(VZ_F32, 2, (int64_t[]){37, 50}, false);
+    check_linear("linear 16-bit w, gelu + residual", x, wh, b, VZ_OP_GELU_ERF, r, false);
+    check_linear("linear 16-bit w, in place", x, wh, b, VZ_OP_COUNT, r, true);
+    vz_tensor *t[] = {x, wh, b, r};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+      vz_tensor_free(t[i]);
   }
-  /* An activation beyond f16's range (7e4), a product beyond it (300 x 300
-   * = 9e4, in f16 lanes), a NaN: every case is recomputed in f32, exactly
-   * here (integers). */
-  const int64_t m = 7, n = 9, k = 40;
-  float *g = constant_product(m, n, k, 2.0f, 3.0f, 70000.0f);
-  for (int64_t i = 0; g && i < m * n; i++)
-    CHECK(g[i] == (i / n == 1 ? 70000.0f * 3 + 39 * 6 : (float)(k * 6)));
-  free(g);
-  g = constant_product(m, n, k, 300.0f, 300.0f, 300.0f);
-  for (int64_t i = 0; g && i < m * n; i++)
-    CHECK(g[i] == (float)(k * 90000));
-  free(g);
-  g = constant_product(m, n, k, 1.0f, 0.5f, NAN);
-  for (int64_t i = 0; g && i < m * n; i++)
-    CHECK(i / n == 1 ? isnan(g[i]) : g[i] == (float)k * 0.5f);
-  free(g);
-  /* each output's lanes and chunks are summed in a fixed order */
-  vz_tensor *a = random_tensor(VZ_F32, 3, (int64_t[]){2, 257, 2100}, true);
-  vz_tensor *w = random_tensor(VZ_F16, 2, (int64_t[]){333, 2100}, true);
-  check_thread_independence("f16 products", a, w);
-  vz_tensor_free(a);
-  vz_tensor_free(w);
-  /* the fused Linear layer's epilogue after f16 products */
-  vz_tensor *x = random_tensor(VZ_F32, 2, (int64_t[]){37, 300}, true);
-  vz_tensor *wh = random_tensor(VZ_F16, 2, (int64_t[]){50, 300}, true);
-  vz_tensor *b = random_tensor(VZ_F32, 1, (int64_t[]){50}, false);
-  vz_tensor *r = random_tensor(VZ_F32, 2, (int64_t[]){37, 50}, false);
-  check_linear("linear f16 w, gelu + residual", x, wh, b, VZ_OP_GELU_ERF, r, false);
-  check_linear("linear f16 w, in place", x, wh, b, VZ_OP_COUNT, r, true);
-  vz_tensor *t[] = {x, wh, b, r};
-  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-    vz_tensor_free(t[i]);
 }
 
 static void test_errors(void) {

@@ -1,10 +1,12 @@
-/* GEMM with f16 products for f16 weights, on processors with AVX512-FP16.
+/* GEMM with f16 products for f16 and bf16 weights, on processors with
+ * AVX512-FP16.
  *
  * vfmadd231ph does 32 half-precision FMAs where vfmadd231ps does 16 at the
  * same rate, so an f16 weight [N, K] times f16-rounded activations runs at
  * up to twice the f32 peak. (avx512_bf16's vdpbf16ps ran at half the rate
- * of f32 FMAs on the Xeon this was measured on, so bf16 gains nothing from
- * it.) Half precision is kept where it is harmless:
+ * of f32 FMAs on the Xeon this was measured on, so bf16 arithmetic gains
+ * nothing there; bf16 weights are converted to f16 instead, see below.)
+ * Half precision is kept where it is harmless:
  *
  * - Each output is a dot product of a row of a with a row of w, both read
  *   in place (no packing, no transposition: the weight's rows are K
@@ -20,6 +22,15 @@
  * - A product or lane sum past f16's range gives an infinity, which the
  *   tile notices; the caller then recomputes in f32. Activations past
  *   f16's range never get here (vz_cpu_f16_round_rows refuses them).
+ * - A bf16 weight is converted to f16, a tile's six rows and one chunk at
+ *   a time, into an L1-resident panel that the tile's rows of a then share.
+ *   bf16 keeps 8 significant bits, f16 11, so the conversion is exact from
+ *   2^-17 up to f16's largest value; a larger weight becomes infinite (and
+ *   the tile notices, as above), a smaller one is off by at most 2^-25.
+ *   So that this stays negligible, every row of a chunk that holds a
+ *   nonzero value must hold one of magnitude 2^-6 or more (then each
+ *   weight is within 2^-19 of its row's largest); else the caller
+ *   recomputes in f32.
  *
  * Every function here runs AVX512-FP16 instructions: call only when
  * vz_cpu reports that path. */
@@ -41,6 +52,12 @@ enum {
    * 1 MiB; twice that (a batch of two images) spills L2 and ran at 0.6-0.7x
    * the speed. */
   BLOCK_ROWS = 260,
+  /* Halves between the rows of a converted bf16 panel: a chunk and one
+   * cache line, so that the six rows do not fall in the same L1 sets. */
+  PANEL_LD = CHUNK_STEPS + LANES,
+  /* bf16 bits of 2^-6: the least largest magnitude of a panel row (see
+   * the top of the file). */
+  BF16_ROW_FLOOR = 0x3c80,
 };
 
 /* The largest finite f16. */
@@ -202,36 +219,77 @@ bool vz_cpu_f16_round_rows(const float *src, int64_t src_ld, int64_t rows, int64
 
 /* One product as vz_cpu_gemm_f16 gets it. */
 typedef struct gemm_job {
-  const _Float16 *a, *w;
+  const _Float16 *a;
+  const uint16_t *w; /* f16 or bf16 bits */
+  bool w_bf16;
   int64_t lda, ldw, m, n, k;
   float *c;
   int64_t ldc;
 } gemm_job;
 
+/* Rows [0, rows) of the bf16 weight w (ldw apart), steps [0, kc), as f16
+ * rows PANEL_LD apart. Returns false when a row holds nonzero values but
+ * none of magnitude BF16_ROW_FLOOR or more. */
+static bool bf16_panel(const uint16_t *w, int64_t ldw, int rows, int64_t kc, _Float16 *panel) {
+  const __m512i magnitude = _mm512_set1_epi16(0x7fff), floor = _mm512_set1_epi16(BF16_ROW_FLOOR);
+  for (int r = 0; r < rows; r++) {
+    const uint16_t *src = w + r * ldw;
+    _Float16 *dst = panel + r * PANEL_LD;
+    __mmask32 nonzero = 0, large = 0;
+    for (int64_t k = 0; k < kc; k += LANES) {
+      __mmask32 m = kc - k >= LANES ? ~(__mmask32)0 : (__mmask32)((1ull << (kc - k)) - 1);
+      __m512i bits = _mm512_maskz_loadu_epi16(m, src + k);
+      __m512i mag = _mm512_and_si512(bits, magnitude);
+      nonzero |= _mm512_test_epi16_mask(mag, mag);
+      large |= _mm512_cmpge_epu16_mask(mag, floor); /* infinities and NaN too */
+      /* bf16 to f32 is a shift; f32 to f16 rounds to nearest even */
+      __m512i lo = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bits)), 16);
+      __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 1)), 16);
+      const int round = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+      __m512i halves = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm512_cvtps_ph(_mm512_castsi512_ps(lo), round)),
+          _mm512_cvtps_ph(_mm512_castsi512_ps(hi), round), 1);
+      _mm512_mask_storeu_epi16(dst + k, m, halves);
+    }
+    if (nonzero && !large)
+      return false;
+  }
+  return true;
+}
+
 /* Weight tile t (rows [6t, 6t + 6) of w) times rows [r0, r1) of a, over
- * steps [k0, k0 + kc); returns whether an output came out non-finite. The
- * next tile's weight rows (most likely this thread's, under a static
- * schedule) are prefetched a few cache lines per row group, so that they
- * come from memory while this tile runs from L1. */
+ * steps [k0, k0 + kc); returns whether an output came out non-finite (or
+ * a bf16 tile could not be converted closely enough). The next tile's
+ * weight rows (most likely this thread's, under a static schedule) are
+ * prefetched a few cache lines per row group, so that they come from
+ * memory while this tile runs from L1. `panel` holds TILE_COLS rows of
+ * PANEL_LD halves, for a bf16 weight's converted tile. */
 static bool column_tile(const gemm_job *g, int64_t t, int64_t k0, int64_t kc, int64_t r0,
-                        int64_t r1) {
+                        int64_t r1, _Float16 *panel) {
   const int64_t j = t * TILE_COLS, left = g->n - j;
+  const uint16_t *w = g->w + j * g->ldw + k0;
   tile_args args = {
       .lda = g->lda,
-      .w = g->w + j * g->ldw + k0,
+      .w = (const _Float16 *)w,
       .ldw = g->ldw,
       .kc = kc,
       .ldc = g->ldc,
       .cols = (int)(left < TILE_COLS ? left : TILE_COLS),
       .first = k0 == 0,
   };
+  if (g->w_bf16) {
+    if (!bf16_panel(w, g->ldw, args.cols, kc, panel))
+      return true;
+    args.w = panel;
+    args.ldw = PANEL_LD;
+  }
   const int64_t next_rows = left <= TILE_COLS              ? 0
                             : left - TILE_COLS < TILE_COLS ? left - TILE_COLS
                                                            : TILE_COLS;
   const int64_t row_lines = (kc * 2 + 63) / 64, lines = next_rows * row_lines;
   const int64_t groups = (r1 - r0 + TILE_ROWS - 1) / TILE_ROWS;
   const int64_t per_group = (lines + groups - 1) / groups;
-  const char *next = (const char *)(args.w + TILE_COLS * g->ldw);
+  const char *next = (const char *)(w + TILE_COLS * g->ldw);
   bool bad = false;
   int64_t line = 0;
   for (int64_t i = r0; i < r1; i += TILE_ROWS) {
@@ -245,11 +303,11 @@ static bool column_tile(const gemm_job *g, int64_t t, int64_t k0, int64_t kc, in
   return bad;
 }
 
-bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, int64_t m,
-                     int64_t n, int64_t k, float *c, int64_t ldc, int threads) {
+bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw, bool w_bf16,
+                     int64_t m, int64_t n, int64_t k, float *c, int64_t ldc, int threads) {
   if (m <= 0 || n <= 0)
     return true; /* nothing to compute (and no blocks to divide m into) */
-  const gemm_job g = {(const _Float16 *)a, (const _Float16 *)w, lda, ldw, m, n, k, c, ldc};
+  const gemm_job g = {(const _Float16 *)a, w, w_bf16, lda, ldw, m, n, k, c, ldc};
   /* equal chunks of K, whole vectors of steps each but the last */
   const int64_t chunks = (k + CHUNK_STEPS - 1) / CHUNK_STEPS;
   const int64_t kc_max = ((k + chunks - 1) / chunks + LANES - 1) / LANES * LANES;
@@ -259,14 +317,17 @@ bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t 
   const int64_t col_tiles = (n + TILE_COLS - 1) / TILE_COLS;
   bool bad = false;
 #pragma omp parallel num_threads(threads) reduction(|| : bad)
-  for (int64_t r0 = 0; r0 < m; r0 += block_rows) {
-    const int64_t r1 = m - r0 < block_rows ? m : r0 + block_rows;
-    for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
-      const int64_t kc = k - k0 < kc_max ? k - k0 : kc_max;
-      /* a chunk starts after the previous one ends (the barrier after `for`) */
+  {
+    _Float16 panel[TILE_COLS * PANEL_LD]; /* 25 KiB: a bf16 weight's converted tile */
+    for (int64_t r0 = 0; r0 < m; r0 += block_rows) {
+      const int64_t r1 = m - r0 < block_rows ? m : r0 + block_rows;
+      for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
+        const int64_t kc = k - k0 < kc_max ? k - k0 : kc_max;
+        /* a chunk starts after the previous one ends (the barrier after `for`) */
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < col_tiles; t++)
-        bad = column_tile(&g, t, k0, kc, r0, r1) || bad;
+        for (int64_t t = 0; t < col_tiles; t++)
+          bad = column_tile(&g, t, k0, kc, r0, r1, panel) || bad;
+      }
     }
   }
   return !bad;

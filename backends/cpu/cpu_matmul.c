@@ -1,8 +1,9 @@
 /* matmul and linear on the CPU: vlzoo's own packed GEMM on AVX2
- * processors, oneDNN's sgemm elsewhere, and f16 products for f16 weights on
- * processors with AVX512-FP16 (cpu_gemm_f16.c: a rounded to f16, about
- * 1.9x the f32 rate on ViT-g's layers; values beyond f16's range are
- * recomputed by the widening path below).
+ * processors, oneDNN's sgemm elsewhere, and f16 products for f16 and bf16
+ * weights on processors with AVX512-FP16 (cpu_gemm_f16.c: a rounded to
+ * f16, bf16 weights converted to f16, about 1.9x the f32 rate on ViT-g's
+ * layers; values beyond f16's range are recomputed by the widening path
+ * below).
  *
  * The packed GEMM (AVX2): a's rows are packed in slivers of VZ_GEMM_MR
  * rows once per call (converted from any dtype and strides), shared by
@@ -23,8 +24,12 @@
  * [1408, 6144]: 90 GFLOP/s in place, 170 through padded panels). 16-bit
  * operands are widened to f32; when either operand is bf16 both are taken
  * at bf16 precision: oneDNN's bf16 matmul primitive where this processor
- * has one, otherwise rounded and widened, so that every processor gives
- * the same bf16-precision products.
+ * runs it on AMX, otherwise rounded and widened, so that every processor
+ * without AVX512-FP16 gives the same bf16-precision products. With
+ * AVX512-FP16 and no AMX, bf16 arithmetic runs at half the f32 rate while
+ * f16 runs at twice it, so a bf16 weight [N, K] times f32 activations takes
+ * the f16 products (its error bound is in cpu_gemm_f16.c and
+ * docs/backends.md) and falls back to the widening path.
  *
  * Up to TILE_MAX_ROWS rows (every layer of ViT, Q-Former and a decoder
  * step) the work can be split into tiles of all rows by PANEL_COLUMNS
@@ -100,9 +105,9 @@ typedef struct mm_plan {
   bool bf16, f16;
   bool primitive; /* oneDNN's bf16 matmul primitive */
   bool packed;    /* vlzoo's packed GEMM (a and b converted while packing) */
-  /* f16 products (cpu_gemm_f16.c) for an f16 weight [N, K] on avx512fp16
-   * processors; the rest of the plan is the fallback when a's values or
-   * the products leave f16's range. */
+  /* f16 products (cpu_gemm_f16.c) for an f16 or bf16 weight [N, K] on
+   * avx512fp16 processors; the rest of the plan is the fallback when a's
+   * values or the products leave f16's range. */
   bool f16_products;
   /* a's batches stack into the rows of one M = nbat * m GEMM (b has one
    * matrix); when a is read in place its leading dimension is collapse_ld. */
@@ -284,12 +289,13 @@ static bool stackable(const mm_side *a, const mm_plan *p, int64_t *ld_out) {
 }
 
 /* Whether op(a) x op(b) suits the f16-product GEMM: f32 activations
- * with contiguous rows times one f16 weight whose rows (op(b)'s columns)
- * are contiguous. */
+ * with contiguous rows times one f16 or bf16 weight whose rows (op(b)'s
+ * columns) are contiguous. */
 static bool f16_products_fit(const mm_plan *p) {
   const mm_side *a = &p->a, *b = &p->b;
-  return a->dtype == VZ_F32 && b->dtype == VZ_F16 && (a->cs == 1 || p->k == 1) &&
-         (b->rs == 1 || p->k == 1) && b->count == 1 && p->k > 0 && p->m * p->nbat > 0 && p->n > 0;
+  return a->dtype == VZ_F32 && (b->dtype == VZ_F16 || b->dtype == VZ_BF16) &&
+         (a->cs == 1 || p->k == 1) && (b->rs == 1 || p->k == 1) && b->count == 1 && p->k > 0 &&
+         p->m * p->nbat > 0 && p->n > 0;
 }
 
 /* Plans op(ta) x op(tb) for the path `isa`, whose vector kernels are
@@ -357,7 +363,7 @@ static void make_plan(const vz_tensor *ta, const vz_tensor *tb, bool trans_a, bo
                        : "onednn_sgemm";
   if (isa >= VZ_ISA_AVX512_FP16 && f16_products_fit(p)) {
     p->f16_products = true;
-    p->kernel = "f16_products_avx512fp16";
+    p->kernel = p->bf16 ? "bf16_f16_products_avx512fp16" : "f16_products_avx512fp16";
   }
 }
 
@@ -928,8 +934,8 @@ static bool run_f16_products(const vz_cpu *cpu, const mm_plan *p, float *c) {
   for (int64_t ob = 0; ob < p->nbat && ok; ob++)
     ok = vz_cpu_f16_round_rows((const float *)a_row(p, ob * p->m), p->a.rs, p->m, p->k,
                                ah + ob * p->m * lda, lda, vz_cpu_threads_for(cpu, p->m * p->k));
-  ok = ok && vz_cpu_gemm_f16(ah, lda, (const uint16_t *)p->b.data, p->b.cs, rows, p->n, p->k, c,
-                             p->n, threads);
+  ok = ok && vz_cpu_gemm_f16(ah, lda, (const uint16_t *)p->b.data, p->b.cs, p->b.dtype == VZ_BF16,
+                             rows, p->n, p->k, c, p->n, threads);
   free(ah);
   if (!ok)
     vz_log(VZ_LOG_DEBUG, "matmul %lldx%lldx%lld: values beyond f16's range, recomputed in f32",
