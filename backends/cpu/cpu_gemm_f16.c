@@ -27,10 +27,12 @@
  *   bf16 keeps 8 significant bits, f16 11, so the conversion is exact from
  *   2^-17 up to f16's largest value; a larger weight becomes infinite (and
  *   the tile notices, as above), a smaller one is off by at most 2^-25.
- *   So that this stays negligible, every row of a chunk that holds a
- *   nonzero value must hold one of magnitude 2^-6 or more (then each
- *   weight is within 2^-19 of its row's largest); else the caller
- *   recomputes in f32.
+ *   So that this stays negligible, a row of a chunk that holds such a
+ *   nonzero weight below 2^-17 must also hold one of magnitude 2^-6 or
+ *   more (then each weight is within 2^-19 of its row's largest); else the
+ *   caller recomputes in f32. Where all 32 weights of a vector are in
+ *   f16's normal range the conversion is a shift and an add of the bits;
+ *   other vectors go through f32.
  *
  * Every function here runs AVX512-FP16 instructions: call only when
  * vz_cpu reports that path. */
@@ -55,9 +57,14 @@ enum {
   /* Halves between the rows of a converted bf16 panel: a chunk and one
    * cache line, so that the six rows do not fall in the same L1 sets. */
   PANEL_LD = CHUNK_STEPS + LANES,
-  /* bf16 bits of 2^-6: the least largest magnitude of a panel row (see
-   * the top of the file). */
+  /* bf16 magnitudes (bits): 2^-17, below which f16 cannot hold every bf16
+   * value; 2^-6, of which a row holding such values needs one (see the top
+   * of the file); f16's least normal 2^-14, and the largest bf16 below
+   * f16's largest (65280). */
+  BF16_EXACT_MIN = 0x3700,
   BF16_ROW_FLOOR = 0x3c80,
+  BF16_NORMAL_MIN = 0x3880,
+  BF16_NORMAL_MAX = 0x477f,
 };
 
 /* The largest finite f16. */
@@ -227,31 +234,61 @@ typedef struct gemm_job {
   int64_t ldc;
 } gemm_job;
 
+/* 32 bf16 values (bits) in f16's normal range as f16: the exponent
+ * rebiased (127 to 15) by a shift and an add of the bits; the sign kept. */
+static inline __m512i bf16_normal_to_f16(__m512i bits) {
+  const __m512i rebias = _mm512_set1_epi16(0x4000), sign = _mm512_set1_epi16((short)0x8000);
+  __m512i magnitude = _mm512_add_epi16(_mm512_slli_epi16(bits, 3), rebias); /* mod 2^16 */
+  return _mm512_ternarylogic_epi32(magnitude, bits, sign, 0xf8);            /* a | (b & c) */
+}
+
+/* Any 32 bf16 values as f16, rounded to nearest even through f32. */
+static inline __m512i bf16_to_f16(__m512i bits) {
+  const int round = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  __m512i lo = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bits)), 16);
+  __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 1)), 16);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtps_ph(_mm512_castsi512_ps(lo), round)),
+                            _mm512_cvtps_ph(_mm512_castsi512_ps(hi), round), 1);
+}
+
+/* Whether one of the n bf16 values at w has magnitude BF16_ROW_FLOOR or more
+ * (infinities and NaN included). */
+static bool bf16_has_large(const uint16_t *w, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if ((w[i] & 0x7fff) >= BF16_ROW_FLOOR)
+      return true;
+  return false;
+}
+
 /* Rows [0, rows) of the bf16 weight w (ldw apart), steps [0, kc), as f16
- * rows PANEL_LD apart. Returns false when a row holds nonzero values but
- * none of magnitude BF16_ROW_FLOOR or more. */
+ * rows PANEL_LD apart. Returns false when a row holds a nonzero value
+ * below BF16_EXACT_MIN but none of BF16_ROW_FLOOR or more. */
 static bool bf16_panel(const uint16_t *w, int64_t ldw, int rows, int64_t kc, _Float16 *panel) {
-  const __m512i magnitude = _mm512_set1_epi16(0x7fff), floor = _mm512_set1_epi16(BF16_ROW_FLOOR);
+  const __m512i magnitude = _mm512_set1_epi16(0x7fff),
+                exact_min = _mm512_set1_epi16(BF16_EXACT_MIN);
+  const __m512i normal_min = _mm512_set1_epi16(BF16_NORMAL_MIN);
+  const __m512i normal_span = _mm512_set1_epi16(BF16_NORMAL_MAX - BF16_NORMAL_MIN);
   for (int r = 0; r < rows; r++) {
     const uint16_t *src = w + r * ldw;
     _Float16 *dst = panel + r * PANEL_LD;
-    __mmask32 nonzero = 0, large = 0;
+    bool inexact = false;
     for (int64_t k = 0; k < kc; k += LANES) {
       __mmask32 m = kc - k >= LANES ? ~(__mmask32)0 : (__mmask32)((1ull << (kc - k)) - 1);
       __m512i bits = _mm512_maskz_loadu_epi16(m, src + k);
       __m512i mag = _mm512_and_si512(bits, magnitude);
-      nonzero |= _mm512_test_epi16_mask(mag, mag);
-      large |= _mm512_cmpge_epu16_mask(mag, floor); /* infinities and NaN too */
-      /* bf16 to f32 is a shift; f32 to f16 rounds to nearest even */
-      __m512i lo = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bits)), 16);
-      __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 1)), 16);
-      const int round = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-      __m512i halves = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm512_cvtps_ph(_mm512_castsi512_ps(lo), round)),
-          _mm512_cvtps_ph(_mm512_castsi512_ps(hi), round), 1);
+      /* unsigned: mag - min <= span */
+      __mmask32 normal = _mm512_cmple_epu16_mask(_mm512_sub_epi16(mag, normal_min), normal_span);
+      __m512i halves;
+      if (normal == ~(__mmask32)0) {
+        halves = bf16_normal_to_f16(bits);
+      } else {
+        halves = bf16_to_f16(bits);
+        inexact = inexact ||
+                  (_mm512_test_epi16_mask(mag, mag) & _mm512_cmplt_epu16_mask(mag, exact_min)) != 0;
+      }
       _mm512_mask_storeu_epi16(dst + k, m, halves);
     }
-    if (nonzero && !large)
+    if (inexact && !bf16_has_large(src, kc))
       return false;
   }
   return true;
