@@ -143,7 +143,7 @@ jq -s -r --arg torch "$torch_note" --arg weights "$weights" '
     ([$f32[] | .[$k][]?] | min) as $a | ([$bf16[] | .[$k][]?] | min) as $b | ([$f16[] | .[$k][]?] | min) as $h | ([$pt[] | .[$k][]?] | min) as $c |
     "\($n + " fastest" | col(16))  \($a | f(1) | col(10))  \($b | f(1) | col(11))  \($h | f(1) | col(10))  \($c | f(1) | col(10))  \(ratio($c; $a) | f(3) | col(10))  \(ratio($c; $b) | f(3) | col(11))  \(ratio($c; $h) | f(3))" ),
   "",
-  "ViT GFLOP/s: vlzoo f32 \(med($f32; "vit_gflops") | f(1)), bf16 \(med($bf16; "vit_gflops") | f(1)), f16 \(med($f16; "vit_gflops") | f(1)) (\($f16[0].gemm_kernel // "?")), torch \(med($pt; "vit_gflops") | f(1)) (\($f32[0].vit_gflop // 0 | f(1)) GFLOP)",
+  "ViT GFLOP/s: vlzoo f32 \(med($f32; "vit_gflops") | f(1)), bf16 \(med($bf16; "vit_gflops") | f(1)) (\($bf16[0].gemm_kernel // "?")), f16 \(med($f16; "vit_gflops") | f(1)) (\($f16[0].gemm_kernel // "?")), torch \(med($pt; "vit_gflops") | f(1)) (\($f32[0].vit_gflop // 0 | f(1)) GFLOP)",
   "GEMM GFLOP/s (ViT-layer mix of 257x1408x1408, 257x6144x1408, 257x1408x6144): vlzoo f32 \(med($f32; "gemm_gflops") | f(1)), vlzoo bf16 \(med($bf16; "gemm_gflops") | f(1)), vlzoo f16 \(med($f16; "gemm_gflops") | f(1)), torch F.linear \(med($pt; "gemm_gflops") | f(1))",
   "ViT GFLOP/s / own GEMM GFLOP/s: vlzoo f32 \(med($f32; "vit_vs_gemm") | f(3)), vlzoo bf16 \(med($bf16; "vit_vs_gemm") | f(3)), vlzoo f16 \(med($f16; "vit_vs_gemm") | f(3)), torch \(med($pt; "vit_vs_gemm") | f(3))",
   "bf16 vs f32 (vlzoo): query-feature cosine min over queries and runs \($bf16cos | f(6)), image-embeds cosine \($bf16embcos | f(6))",
