@@ -360,8 +360,11 @@ bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t 
       const int64_t r1 = m - r0 < block_rows ? m : r0 + block_rows;
       for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
         const int64_t kc = k - k0 < kc_max ? k - k0 : kc_max;
-        /* a chunk starts after the previous one ends (the barrier after `for`) */
-#pragma omp for schedule(static)
+        /* Every loop here has col_tiles iterations under the same static
+         * schedule, so OpenMP gives each thread the same tiles in each: a
+         * tile's next chunk comes after its previous one without a barrier
+         * in between. */
+#pragma omp for schedule(static) nowait
         for (int64_t t = 0; t < col_tiles; t++)
           bad = column_tile(&g, t, k0, kc, r0, r1, panel) || bad;
       }
