@@ -300,7 +300,8 @@ static bool bf16_panel(const uint16_t *w, int64_t ldw, int rows, int64_t kc, _Fl
  * weight rows (most likely this thread's, under a static schedule) are
  * prefetched into L2 a few cache lines per row group, so that they come
  * from memory while this tile runs from L1 (into L1 itself they pushed out
- * the tile's own lines: the ViT ran 8-12 % slower). `panel` holds
+ * the tile's own lines: the ViT ran 8-12 % slower on a busy host, about
+ * 1 % on a quiet one). `panel` holds
  * TILE_COLS rows of PANEL_LD halves, for a bf16 weight's converted tile. */
 static bool column_tile(const gemm_job *g, int64_t t, int64_t k0, int64_t kc, int64_t r0,
                         int64_t r1, _Float16 *panel) {
