@@ -435,11 +435,8 @@ static void test_bf16(void) {
   check("bf16 x bf16^T", abf, b16, false, true, bf16_kernel);
   check("f16 x bf16^T", ah, b16, false, true, bf16_kernel);
   if (on_cpu) {
-    vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b16}, .n_outputs = 1};
-    call.attrs.matmul.trans_b = true;
-    const char *name = vz_cpu_matmul_kernel_name(&call);
-    CHECK(name &&
-          (strcmp(name, "bf16_widen_sgemm") == 0 || strcmp(name, "onednn_bf16_matmul") == 0 ||
+    const char *name = kernel_of(a, b16, false, true);
+    CHECK((strcmp(name, "bf16_widen_sgemm") == 0 || strcmp(name, "onednn_bf16_matmul") == 0 ||
            (packed_path && strcmp(name, "packed_sgemm") == 0) ||
            (f16_path && strcmp(name, "bf16_f16_products_avx512fp16") == 0)));
   }

@@ -922,8 +922,9 @@ static vz_status run_onednn(const vz_cpu *cpu, const mm_plan *p, float *c) {
 }
 
 /* The plan's f16-product GEMM into c; false (c then undefined) when a's
- * values or the products leave f16's range, or on a failed allocation:
- * the caller then takes the widening path. */
+ * values or the products leave f16's range, a bf16 weight row is too small
+ * for f16, or on a failed allocation: the caller then takes the widening
+ * path. */
 static bool run_f16_products(const vz_cpu *cpu, const mm_plan *p, float *c) {
   const int64_t rows = p->m * p->nbat, lda = (p->k + 31) / 32 * 32; /* whole cache lines */
   uint16_t *ah = scratch_alloc((size_t)(rows * lda) * sizeof *ah);
@@ -938,7 +939,8 @@ static bool run_f16_products(const vz_cpu *cpu, const mm_plan *p, float *c) {
                              rows, p->n, p->k, c, p->n, threads);
   free(ah);
   if (!ok)
-    vz_log(VZ_LOG_DEBUG, "matmul %lldx%lldx%lld: values beyond f16's range, recomputed in f32",
+    vz_log(VZ_LOG_DEBUG,
+           "matmul %lldx%lldx%lld: values f16 cannot hold, recomputed on the widening path",
            (long long)rows, (long long)p->n, (long long)p->k);
   return ok;
 }
