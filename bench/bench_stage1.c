@@ -392,9 +392,7 @@ static vz_tensor *random_tensor(vz_backend *be, vz_dtype dtype, int64_t rows, in
 }
 
 static const char *kernel_of(const vz_tensor *a, const vz_tensor *w) {
-  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, w}, .n_outputs = 1};
-  call.attrs.matmul.trans_b = true;
-  const char *name = vz_cpu_matmul_kernel_name(&call);
+  const char *name = vz_cpu_linear_kernel_name(a, w);
   return name ? name : "?";
 }
 

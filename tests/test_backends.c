@@ -385,12 +385,9 @@ static double float_at(vz_dtype dt, const void *p, int64_t i) {
 /* Whether the CPU runs the product of a matmul or linear call with f16
  * products (its avx512fp16 path). */
 static bool takes_f16_products(const vz_op_call *ref) {
-  vz_op_call mm = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {ref->inputs[0], ref->inputs[1]}};
-  if (ref->op == VZ_OP_MATMUL)
-    mm.attrs = ref->attrs;
-  else /* linear: x w^T */
-    mm.attrs.matmul.trans_b = true;
-  const char *name = vz_cpu_matmul_kernel_name(&mm);
+  const char *name = ref->op == VZ_OP_MATMUL
+                         ? vz_cpu_matmul_kernel_name(ref)
+                         : vz_cpu_linear_kernel_name(ref->inputs[0], ref->inputs[1]);
   return name && strstr(name, "f16_products") != NULL;
 }
 

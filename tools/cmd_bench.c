@@ -131,9 +131,7 @@ static int bench_gemm(int argc, char **argv) {
     fprintf(stderr, "vlzoo bench gemm: cannot make the operands: %s\n", vz_last_error());
     goto done;
   }
-  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {a, b}, .n_outputs = 1};
-  call.attrs.matmul.trans_b = true;
-  const char *kernel = vz_cpu_matmul_kernel_name(&call);
+  const char *kernel = vz_cpu_linear_kernel_name(a, b);
   if (!kernel)
     kernel = vz_backend_name(be);
   if (vz_matmul(a, b, false, true, &out) != VZ_OK ||

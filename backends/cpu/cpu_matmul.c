@@ -902,6 +902,12 @@ const char *vz_cpu_matmul_kernel_name(const vz_op_call *call) {
   return p.kernel;
 }
 
+const char *vz_cpu_linear_kernel_name(const vz_tensor *x, const vz_tensor *w) {
+  vz_op_call call = {.op = VZ_OP_MATMUL, .n_inputs = 2, .inputs = {x, w}, .n_outputs = 1};
+  call.attrs.matmul.trans_b = true;
+  return vz_cpu_matmul_kernel_name(&call);
+}
+
 static int plan_threads(const vz_cpu *cpu, const mm_plan *p) {
   return vz_cpu_threads_for(cpu, p->m * p->n * p->k / 16 * p->nbat);
 }
