@@ -916,6 +916,18 @@ static void test_f16_products(void) {
       vz_tensor_free(a);
       vz_tensor_free(w);
     }
+    /* a batch slice: its batches are rounded to f16 one at a time */
+    vz_tensor *a6 = random_tensor(VZ_F32, 3, (int64_t[]){6, 21, 70}, true), *a3 = NULL;
+    CHECK_OK(vz_slice(a6, 0, 0, 6, 2, &a3)); /* [3, 21, 70]: batches do not stack */
+    vz_tensor *w13 = random_tensor(dtype, 2, (int64_t[]){13, 70}, true);
+    const char *kernel =
+        dtype == VZ_BF16 && strcmp(kernel_of(a3, w13, false, true), "onednn_bf16_matmul") == 0
+            ? NULL
+            : f16_products_kernel(w13);
+    check("batch-sliced a x 16-bit w^T", a3, w13, false, true, kernel);
+    vz_tensor_free(a6);
+    vz_tensor_free(a3);
+    vz_tensor_free(w13);
     check_f16_fallbacks(dtype);
     if (dtype == VZ_BF16)
       check_bf16_conversion();
