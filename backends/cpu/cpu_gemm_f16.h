@@ -14,7 +14,7 @@ bool vz_cpu_f16_round_rows(const float *src, int64_t src_ld, int64_t rows, int64
 
 /* c [m, n] (rows ldc apart) = a [m, k] (f16, rows lda apart) times w^T, w
  * [n, k] (f16, or bf16 when w_bf16, rows ldw apart): f16 products summed
- * in f16 lanes over at most 64 steps, the lanes in f16, then the chunks of
+ * in f16 lanes over at most 96 steps, the lanes in f16, then the chunks of
  * K in f32; bf16 weights are converted to f16 on the way. Returns false
  * when an output came out infinite or NaN (an f16 product or lane sum
  * overflowed, or an input held an infinity) or a bf16 weight row was too
