@@ -76,10 +76,8 @@ enum {
    * sets. */
   ROW_PANEL_LD = ROW_CHUNK_STEPS + LANES,
   PAIR_PANEL_BLOCKS = PAIR_CHUNK_STEPS / HALF,
-  /* Halves of a thread's panel: the larger of the two tiles' */
-  PANEL_HALVES = PAIR_PANEL_BLOCKS * PAIR_TILE_PAIRS * LANES > ROW_TILE_COLS *ROW_PANEL_LD
-                     ? PAIR_PANEL_BLOCKS *PAIR_TILE_PAIRS *LANES
-                     : ROW_TILE_COLS *ROW_PANEL_LD,
+  /* Halves of a thread's panel: a pair tile's (a row tile's is smaller) */
+  PANEL_HALVES = PAIR_PANEL_BLOCKS * PAIR_TILE_PAIRS * LANES,
   /* bf16 magnitudes (bits): 2^-17, below which f16 cannot hold every bf16
    * value; 2^-6, of which a row holding such values needs one (see the top
    * of the file); f16's least normal 2^-14, and the largest bf16 below
@@ -89,6 +87,8 @@ enum {
   BF16_NORMAL_MIN = 0x3880,
   BF16_NORMAL_MAX = 0x477f,
 };
+
+_Static_assert(PANEL_HALVES >= ROW_TILE_COLS * ROW_PANEL_LD, "a row tile's panel must fit");
 
 /* The largest finite f16. */
 #define F16_MAX 65504.0f
@@ -137,6 +137,23 @@ static bool store_sums(const tile_args *t, const __m512 sums[TILE_ROWS]) {
   AS_PH(_mm512_castps_si512(                                                                       \
       _mm512_shuffle_ps(_mm512_castsi512_ps(AS_SI(x)), _mm512_castsi512_ps(AS_SI(y)), imm)))
 
+/* Levels of the reduction trees below, each halving n vectors: out[j]
+ * packs in[2j] and in[2j + 1], each with its 256-bit halves' 128-bit
+ * quarters added (quarters 0, 1 of out[j] from in[2j], 2, 3 from in[2j + 1]);
+ * or each 128-bit quarter with its two 64-bit halves added (the low 64 bits
+ * of a quarter of out[j] from in[2j], the high from in[2j + 1]). */
+static inline void add_quarter_pairs(const __m512h *in, int n, __m512h *out) {
+  for (int j = 0; j < n / 2; j++)
+    out[j] = _mm512_add_ph(QUARTERS(in[2 * j], in[2 * j + 1], 0x88),
+                           QUARTERS(in[2 * j], in[2 * j + 1], 0xdd));
+}
+
+static inline void add_half_quarter_pairs(const __m512h *in, int n, __m512h *out) {
+  for (int j = 0; j < n / 2; j++)
+    out[j] = _mm512_add_ph(AS_PH(_mm512_unpacklo_epi64(AS_SI(in[2 * j]), AS_SI(in[2 * j + 1]))),
+                           AS_PH(_mm512_unpackhi_epi64(AS_SI(in[2 * j]), AS_SI(in[2 * j + 1]))));
+}
+
 /* ---- The row tile: 4 rows of a by 6 weight rows, 32 lanes an output ---- */
 
 /* The sums of the 32 lanes of each of the tile's 24 accumulators (x[i]: row
@@ -152,14 +169,10 @@ static inline void row_tile_sums(const __m512h x[TILE_ROWS * ROW_TILE_COLS],
     z[p] = _mm512_add_ph(QUARTERS(x[2 * p], x[2 * p + 1], 0x44),
                          QUARTERS(x[2 * p], x[2 * p + 1], 0xee));
   /* 128-bit quarters: quarter q of y[p] sums x[4p + q] (8 lanes) */
-  for (int p = 0; p < 6; p++)
-    y[p] = _mm512_add_ph(QUARTERS(z[2 * p], z[2 * p + 1], 0x88),
-                         QUARTERS(z[2 * p], z[2 * p + 1], 0xdd));
+  add_quarter_pairs(z, 12, y);
   /* 64-bit halves of quarters: quarter q of v[p] sums x[8p + q] in its low
    * 64 bits and x[8p + 4 + q] in its high 64 bits (4 lanes each) */
-  for (int p = 0; p < 3; p++)
-    v[p] = _mm512_add_ph(AS_PH(_mm512_unpacklo_epi64(AS_SI(y[2 * p]), AS_SI(y[2 * p + 1]))),
-                         AS_PH(_mm512_unpackhi_epi64(AS_SI(y[2 * p]), AS_SI(y[2 * p + 1]))));
+  add_half_quarter_pairs(y, 6, v);
   /* then 32-bit and 16-bit neighbours: each total in the first lane of its
    * 64 bits, lane 8q (x[8p + q]) or 8q + 4 (x[8p + 4 + q]) of v[p] */
   for (int p = 0; p < 3; p++) {
@@ -184,30 +197,46 @@ static inline void row_tile_sums(const __m512h x[TILE_ROWS * ROW_TILE_COLS],
         hi);
 }
 
-/* Weight row j (wj) times the four rows of a, into column j's accumulators. */
-#define ROW_TILE_COLUMN(load, j, wj)                                                               \
+/* A tile's 24 accumulators: c{r}{j} for row r of a and weight vector j. */
+#define ZERO_ACCUMULATORS                                                                          \
+  __m512h c00 = _mm512_setzero_ph(), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;        \
+  __m512h c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;                        \
+  __m512h c20 = c00, c21 = c00, c22 = c00, c23 = c00, c24 = c00, c25 = c00;                        \
+  __m512h c30 = c00, c31 = c00, c32 = c00, c33 = c00, c34 = c00, c35 = c00
+#define ACCUMULATORS                                                                               \
+  {                                                                                                \
+    c00, c01, c02, c03, c04, c05, c10, c11, c12, c13, c14, c15, c20, c21, c22, c23, c24, c25, c30, \
+        c31, c32, c33, c34, c35                                                                    \
+  }
+
+/* Vector y of the weights times the four rows of a (x0..x3), into
+ * accumulators c0j..c3j. */
+#define TIMES_ROWS(j, y)                                                                           \
   do {                                                                                             \
-    __m512h y = load(wj + k);                                                                      \
-    c0##j = _mm512_fmadd_ph(x0, y, c0##j);                                                         \
-    c1##j = _mm512_fmadd_ph(x1, y, c1##j);                                                         \
-    c2##j = _mm512_fmadd_ph(x2, y, c2##j);                                                         \
-    c3##j = _mm512_fmadd_ph(x3, y, c3##j);                                                         \
+    __m512h y_ = (y);                                                                              \
+    c0##j = _mm512_fmadd_ph(x0, y_, c0##j);                                                        \
+    c1##j = _mm512_fmadd_ph(x1, y_, c1##j);                                                        \
+    c2##j = _mm512_fmadd_ph(x2, y_, c2##j);                                                        \
+    c3##j = _mm512_fmadd_ph(x3, y_, c3##j);                                                        \
   } while (0)
 
-/* Steps [k, k + 32) of the row tile. */
-#define ROW_TILE_STEP(load)                                                                        \
+/* One step of a tile (32 steps of K in the row tile, 16 in the pair tile):
+ * a's rows by load_a, the six weight vectors by weight(j). */
+#define TILE_STEP(load_a, weight)                                                                  \
   do {                                                                                             \
-    __m512h x0 = load(a0 + k), x1 = load(a1 + k), x2 = load(a2 + k), x3 = load(a3 + k);            \
-    ROW_TILE_COLUMN(load, 0, w0);                                                                  \
-    ROW_TILE_COLUMN(load, 1, w1);                                                                  \
-    ROW_TILE_COLUMN(load, 2, w2);                                                                  \
-    ROW_TILE_COLUMN(load, 3, w3);                                                                  \
-    ROW_TILE_COLUMN(load, 4, w4);                                                                  \
-    ROW_TILE_COLUMN(load, 5, w5);                                                                  \
+    __m512h x0 = load_a(a0 + k), x1 = load_a(a1 + k), x2 = load_a(a2 + k), x3 = load_a(a3 + k);    \
+    TIMES_ROWS(0, weight(0));                                                                      \
+    TIMES_ROWS(1, weight(1));                                                                      \
+    TIMES_ROWS(2, weight(2));                                                                      \
+    TIMES_ROWS(3, weight(3));                                                                      \
+    TIMES_ROWS(4, weight(4));                                                                      \
+    TIMES_ROWS(5, weight(5));                                                                      \
   } while (0)
 
 #define LOAD_FULL(p) _mm512_loadu_ph(p)
 #define LOAD_TAIL(p) AS_PH(_mm512_maskz_loadu_epi16(tail, p))
+#define ROW_WEIGHT(j) LOAD_FULL(w##j + k)
+#define ROW_WEIGHT_TAIL(j) LOAD_TAIL(w##j + k)
 
 /* One chunk of a row tile into c; returns whether an output came out
  * infinite or NaN. Rows and columns past the tile's size repeat the first
@@ -219,20 +248,15 @@ static bool run_row_tile(const tile_args *t) {
   const _Float16 *w3 = t->w + (t->cols > 3 ? 3 : 0) * t->ldw;
   const _Float16 *w4 = t->w + (t->cols > 4 ? 4 : 0) * t->ldw;
   const _Float16 *w5 = t->w + (t->cols > 5 ? 5 : 0) * t->ldw;
-  __m512h c00 = _mm512_setzero_ph(), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;
-  __m512h c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
-  __m512h c20 = c00, c21 = c00, c22 = c00, c23 = c00, c24 = c00, c25 = c00;
-  __m512h c30 = c00, c31 = c00, c32 = c00, c33 = c00, c34 = c00, c35 = c00;
+  ZERO_ACCUMULATORS;
   int64_t k = 0;
   for (; k + LANES <= t->kc; k += LANES)
-    ROW_TILE_STEP(LOAD_FULL);
+    TILE_STEP(LOAD_FULL, ROW_WEIGHT);
   if (k < t->kc) {
     __mmask32 tail = (__mmask32)((1ull << (t->kc - k)) - 1);
-    ROW_TILE_STEP(LOAD_TAIL);
+    TILE_STEP(LOAD_TAIL, ROW_WEIGHT_TAIL);
   }
-  const __m512h acc[TILE_ROWS * ROW_TILE_COLS] = {c00, c01, c02, c03, c04, c05, c10, c11,
-                                                  c12, c13, c14, c15, c20, c21, c22, c23,
-                                                  c24, c25, c30, c31, c32, c33, c34, c35};
+  const __m512h acc[TILE_ROWS * ROW_TILE_COLS] = ACCUMULATORS;
   __m512 sums[TILE_ROWS];
   row_tile_sums(acc, sums);
   return store_sums(t, sums);
@@ -250,14 +274,10 @@ static inline void pair_tile_sums(const __m512h x[TILE_ROWS * PAIR_TILE_PAIRS],
   __m512h z[12], y[6], v[3];
   /* 128-bit quarters: z[j] = [x[2j] lanes 0..15 | x[2j] lanes 16..31 |
    * x[2j + 1] lanes 0..15 | x[2j + 1] lanes 16..31], summed to 8 lanes */
-  for (int j = 0; j < 12; j++)
-    z[j] = _mm512_add_ph(QUARTERS(x[2 * j], x[2 * j + 1], 0x88),
-                         QUARTERS(x[2 * j], x[2 * j + 1], 0xdd));
+  add_quarter_pairs(x, 24, z);
   /* 64-bit halves of quarters: quarter q of y[j] sums quarter q of z[2j] in
    * its low 64 bits and of z[2j + 1] in its high 64 bits (4 lanes each) */
-  for (int j = 0; j < 6; j++)
-    y[j] = _mm512_add_ph(AS_PH(_mm512_unpacklo_epi64(AS_SI(z[2 * j]), AS_SI(z[2 * j + 1]))),
-                         AS_PH(_mm512_unpackhi_epi64(AS_SI(z[2 * j]), AS_SI(z[2 * j + 1]))));
+  add_half_quarter_pairs(z, 12, y);
   /* 32-bit words: word e of quarter q of v[j] sums 64-bit half e % 2 of
    * quarter q of y[2j + e / 2] (2 lanes); then both halves of each word
    * hold its total */
@@ -282,28 +302,8 @@ static inline void pair_tile_sums(const __m512h x[TILE_ROWS * PAIR_TILE_PAIRS],
     out[r] = _mm512_permutex2var_ps(f[r / 2], _mm512_loadu_si512(lanes[r]), f[r / 2 + 1]);
 }
 
-/* Pair p of the panel's block times the four rows of a, into pair p's
- * accumulators. */
-#define PAIR_TILE_PAIR(p)                                                                          \
-  do {                                                                                             \
-    __m512h y = _mm512_load_ph(block + (p)*LANES);                                                 \
-    c0##p = _mm512_fmadd_ph(x0, y, c0##p);                                                         \
-    c1##p = _mm512_fmadd_ph(x1, y, c1##p);                                                         \
-    c2##p = _mm512_fmadd_ph(x2, y, c2##p);                                                         \
-    c3##p = _mm512_fmadd_ph(x3, y, c3##p);                                                         \
-  } while (0)
-
-/* Steps [k, k + 16) of the pair tile: each row of a in both halves. */
-#define PAIR_TILE_STEP(load)                                                                       \
-  do {                                                                                             \
-    __m512h x0 = load(a0 + k), x1 = load(a1 + k), x2 = load(a2 + k), x3 = load(a3 + k);            \
-    PAIR_TILE_PAIR(0);                                                                             \
-    PAIR_TILE_PAIR(1);                                                                             \
-    PAIR_TILE_PAIR(2);                                                                             \
-    PAIR_TILE_PAIR(3);                                                                             \
-    PAIR_TILE_PAIR(4);                                                                             \
-    PAIR_TILE_PAIR(5);                                                                             \
-  } while (0)
+/* Pair p of the panel's block: weight rows 2p and 2p + 1. */
+#define PANEL_PAIR(p) _mm512_load_ph(block + (p)*LANES)
 
 #define LOAD_TWICE(p) AS_PH(_mm512_broadcast_i32x8(_mm256_loadu_si256((const __m256i *)(p))))
 #define LOAD_TWICE_TAIL(p) AS_PH(_mm512_broadcast_i32x8(_mm256_maskz_loadu_epi16(tail, p)))
@@ -313,21 +313,16 @@ static inline void pair_tile_sums(const __m512h x[TILE_ROWS * PAIR_TILE_PAIRS],
  * past it are zero in the panel; neither is stored. */
 static bool run_pair_tile(const tile_args *t) {
   const _Float16 *a0 = a_row(t, 0), *a1 = a_row(t, 1), *a2 = a_row(t, 2), *a3 = a_row(t, 3);
-  __m512h c00 = _mm512_setzero_ph(), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;
-  __m512h c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
-  __m512h c20 = c00, c21 = c00, c22 = c00, c23 = c00, c24 = c00, c25 = c00;
-  __m512h c30 = c00, c31 = c00, c32 = c00, c33 = c00, c34 = c00, c35 = c00;
+  ZERO_ACCUMULATORS;
   const _Float16 *block = t->panel;
   int64_t k = 0;
   for (; k + HALF <= t->kc; k += HALF, block += PAIR_TILE_PAIRS * LANES)
-    PAIR_TILE_STEP(LOAD_TWICE);
+    TILE_STEP(LOAD_TWICE, PANEL_PAIR);
   if (k < t->kc) { /* the panel is zero past kc; a is masked (its padding is arbitrary) */
     __mmask16 tail = (__mmask16)((1u << (t->kc - k)) - 1);
-    PAIR_TILE_STEP(LOAD_TWICE_TAIL);
+    TILE_STEP(LOAD_TWICE_TAIL, PANEL_PAIR);
   }
-  const __m512h acc[TILE_ROWS * PAIR_TILE_PAIRS] = {c00, c01, c02, c03, c04, c05, c10, c11,
-                                                    c12, c13, c14, c15, c20, c21, c22, c23,
-                                                    c24, c25, c30, c31, c32, c33, c34, c35};
+  const __m512h acc[TILE_ROWS * PAIR_TILE_PAIRS] = ACCUMULATORS;
   __m512 sums[TILE_ROWS];
   pair_tile_sums(acc, sums);
   return store_sums(t, sums);
