@@ -149,6 +149,21 @@ static bool any_output_empty(const vz_op_call *call) {
   return false;
 }
 
+/* Replaces each non-contiguous input by a contiguous copy (in dense[],
+ * for the caller to free); *copied tells whether there was one. */
+static vz_status densify_inputs(vz_op_call *call, vz_tensor **dense, bool *copied) {
+  for (int i = 0; i < call->n_inputs; i++) {
+    if (call->inputs[i] && !vz_tensor_is_contiguous(call->inputs[i])) {
+      vz_status st = vz_copy(call->inputs[i], &dense[i]);
+      if (st != VZ_OK)
+        return st;
+      call->inputs[i] = dense[i];
+      *copied = true;
+    }
+  }
+  return VZ_OK;
+}
+
 static vz_status execute(vz_op_call *call, const vz_op_def *def, vz_tensor **dense) {
   if (call->n_inputs < def->min_inputs || call->n_inputs > def->max_inputs)
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "takes %d to %d inputs, not %d", def->min_inputs,
@@ -165,20 +180,20 @@ static vz_status execute(vz_op_call *call, const vz_op_def *def, vz_tensor **den
   st = def->infer(call, descs);
   if (st != VZ_OK)
     return st;
-  if (!def->strided_inputs) {
-    for (int i = 0; i < call->n_inputs; i++) {
-      if (call->inputs[i] && !vz_tensor_is_contiguous(call->inputs[i])) {
-        if ((st = vz_copy(call->inputs[i], &dense[i])) != VZ_OK)
-          return st;
-        call->inputs[i] = dense[i];
-      }
-    }
-  }
+  bool strided = false;
+  if (!def->strided_inputs && (st = densify_inputs(call, dense, &strided)) != VZ_OK)
+    return st;
   bool allocated[VZ_OP_MAX_OUTPUTS] = {false};
   st = prepare_outputs(call, be, descs, allocated);
-  if (st == VZ_OK && !any_output_empty(call))
-    st = be->iface->supports(be->self, call) ? be->iface->run(be->self, call)
-                                             : run_on_fallback(be, call);
+  if (st == VZ_OK && !any_output_empty(call)) {
+    bool supported = be->iface->supports(be->self, call);
+    /* a backend that cannot take these strides gets contiguous copies */
+    if (!supported && def->strided_inputs &&
+        (st = densify_inputs(call, dense, &strided)) == VZ_OK && strided)
+      supported = be->iface->supports(be->self, call);
+    if (st == VZ_OK)
+      st = supported ? be->iface->run(be->self, call) : run_on_fallback(be, call);
+  }
   if (st != VZ_OK) {
     for (int i = 0; i < call->n_outputs; i++)
       if (allocated[i])

@@ -65,8 +65,9 @@ typedef struct vz_op_def {
   const char *name;
   int min_inputs, max_inputs;
   int n_outputs;
-  /* Backends receive inputs with any strides; otherwise the dispatcher
-   * makes every input contiguous first. */
+  /* Backends receive inputs with any strides (one whose supports()
+   * declines them gets contiguous copies); otherwise the dispatcher makes
+   * every input contiguous first. */
   bool strided_inputs;
   /* Checks inputs and attributes and fills the outputs' descriptions. */
   vz_status (*infer)(const vz_op_call *call, vz_tensor_desc *outs);

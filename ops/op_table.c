@@ -40,7 +40,7 @@ static const vz_op_def op_table[VZ_OP_COUNT] = {
     ROW(VZ_OP_ROPE, "rope", 2, 2, 1, false, vz_infer_rope),
     ROW(VZ_OP_ALIBI, "alibi", 1, 1, 1, false, vz_infer_alibi),
     ROW(VZ_OP_T5_BIAS, "t5_bias", 1, 1, 1, false, vz_infer_t5_bias),
-    ROW(VZ_OP_ATTENTION, "attention", 3, 5, 1, false, vz_infer_attention),
+    ROW(VZ_OP_ATTENTION, "attention", 3, 5, 1, true, vz_infer_attention),
     ROW(VZ_OP_L2_NORMALIZE, "l2_normalize", 1, 1, 1, false, vz_infer_l2_normalize),
     ROW(VZ_OP_ARGMAX, "argmax", 1, 1, 1, false, vz_infer_argmax),
     ROW(VZ_OP_TOPK, "topk", 1, 1, 2, false, vz_infer_topk),

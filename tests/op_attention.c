@@ -1,6 +1,6 @@
 /* attention against a naive double-precision reference: masks, biases,
  * causality with fewer queries than keys, grouped heads, fully hidden rows,
- * ViT-g's head size and odd sizes, and bad shapes. */
+ * ViT-g's head size and odd sizes, q, k and v as views, and bad shapes. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <string.h>
@@ -237,6 +237,65 @@ static void test_sizes(void) {
   free(check("odd causal 129", &oddc));
 }
 
+/* q, k and v as the heads of one fused projection [B, S, 3 H D] (the
+ * model's layout: heads D apart, rows 3 H D apart), which the CPU reads in
+ * place, and as views with strided elements (a transpose), which it takes
+ * as contiguous copies; both against the reference on the same values. */
+static void check_views(const char *what, int64_t b, int64_t h, int64_t s, int64_t d, bool causal) {
+  const int64_t width = 3 * h * d;
+  float *fused = test_random_floats(b * s * width, -1, 1);
+  vz_tensor *ft = test_tensor(be, 3, (int64_t[]){b, s, width}, fused);
+  vz_tensor *heads[3] = {NULL, NULL, NULL};
+  float *host[3] = {NULL, NULL, NULL};
+  for (int i = 0; i < 3; i++) {
+    vz_tensor *part = NULL, *split = NULL;
+    CHECK_OK(vz_slice(ft, 2, i * h * d, (i + 1) * h * d, 1, &part));
+    CHECK_OK(vz_reshape(part, 4, (int64_t[]){b, s, h, d}, &split));
+    CHECK_OK(vz_permute(split, (const int[]){0, 2, 1, 3}, &heads[i])); /* [B, H, S, D] */
+    CHECK(heads[i] && !vz_tensor_is_contiguous(heads[i]));
+    host[i] = heads[i] ? test_read_f32(heads[i]) : NULL;
+    vz_tensor_free(part);
+    vz_tensor_free(split);
+  }
+  problem p = {b, h, h, s, s, d, d, 0.3f, causal, NULL, NULL};
+  vz_tensor *out = NULL;
+  CHECK_OK(vz_attention(heads[0], heads[1], heads[2], NULL, NULL, p.scale, causal, &out));
+  if (host[0] && host[1] && host[2] && out) {
+    float *got = test_read_f32(out), *want = reference(&p, host[0], host[1], host[2]);
+    test_close(what, got, want, b * h * s * d, 2e-6f, 1e-4f);
+    /* keys given transposed back: elements s apart, which the CPU takes as a
+     * contiguous copy */
+    vz_tensor *kt = NULL, *kd = NULL, *kview = NULL, *out2 = NULL;
+    CHECK_OK(vz_transpose(heads[1], 2, 3, &kt)); /* [B, H, D, S] view */
+    CHECK_OK(vz_copy(kt, &kd));                  /* stored as [B, H, D, S] */
+    CHECK_OK(vz_transpose(kd, 2, 3, &kview));    /* [B, H, S, D], elements S apart */
+    CHECK_OK(vz_attention(heads[0], kview, heads[2], NULL, NULL, p.scale, causal, &out2));
+    float *got2 = out2 ? test_read_f32(out2) : NULL;
+    test_close(what, got2, want, b * h * s * d, 2e-6f, 1e-4f);
+    free(got);
+    free(got2);
+    free(want);
+    vz_tensor_free(kt);
+    vz_tensor_free(kd);
+    vz_tensor_free(kview);
+    vz_tensor_free(out2);
+  }
+  for (int i = 0; i < 3; i++) {
+    vz_tensor_free(heads[i]);
+    free(host[i]);
+  }
+  vz_tensor_free(out);
+  vz_tensor_free(ft);
+  free(fused);
+}
+
+static void test_views(void) {
+  check_views("views, small", 2, 3, 5, 8, false); /* dot products */
+  check_views("views, causal", 1, 2, 9, 4, true);
+  check_views("views, 70 rows", 1, 4, 70, 24, false); /* GEMMs or the packed tile */
+  check_views("views, one row", 2, 2, 1, 6, false);
+}
+
 static void test_arity(void) {
   /* three inputs (no bias, no mask entries at all) and four */
   int64_t s[4] = {1, 2, 3, 4};
@@ -297,6 +356,7 @@ int main(void) {
   test_gqa();
   test_fully_masked();
   test_sizes();
+  test_views();
   test_arity();
   test_errors();
   vz_backend_free(be);

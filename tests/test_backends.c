@@ -298,6 +298,13 @@ static const op_case cases[] = {
     {CASE("attention one query", VZ_OP_ATTENTION, 5, F32(2, 2, 1, 12), F32(2, 2, 5, 12),
           F32(2, 2, 5, 12), ABSENT, F32(2, 1, 1, 5)),
      .attrs.attention = {0.3f, false}, .tol = 1e-9},
+    /* views: batches walked backwards (read in place on the CPU), elements
+     * apart (given contiguous copies), and a transposed bias */
+    {CASE("attention of views", VZ_OP_ATTENTION, 4, T(VZ_F32, -1, 1, U, VIEW_REVERSE, 2, 3, 6, 8),
+          T(VZ_F32, -1, 1, U, VIEW_SLICE, 2, 3, 7, 8),
+          T(VZ_F32, -1, 1, U, VIEW_REVERSE, 2, 3, 7, 5),
+          T(VZ_F32, -1, 1, U, VIEW_TRANSPOSE, 1, 3, 6, 7)),
+     .attrs.attention = {0.4f, true}, .tol = 1e-9},
 };
 
 enum { N_CASES = sizeof cases / sizeof cases[0] };

@@ -1,6 +1,7 @@
 /* Scaled dot-product attention on the CPU: softmax(q k^T * scale + bias +
- * mask) v. On paths with the packed GEMM (AVX2) one task per (batch,
- * head) packs the head's keys and values once and runs the register tile
+ * mask) v, reading q, k and v where they are (heads split off a fused
+ * projection need no copies). On paths with the packed GEMM (AVX2) one task
+ * per (batch, head) packs the head's keys and values once and runs the register tile
  * of cpu_matmul.c over blocks of query rows (scores, softmax, then
  * probabilities times values, all in the thread's L2). Otherwise one task
  * per (batch, head, block of query rows): large blocks use two
@@ -34,12 +35,29 @@ enum {
 
 typedef struct attn {
   const float *q, *k, *v, *bias, *mask;
-  float *out;
+  float *out; /* contiguous [batch, heads, sq, dv] */
+  /* q's, k's and v's strides (elements) between batches, heads and rows;
+   * a row's elements are contiguous */
+  int64_t qs[3], ks[3], vs[3];
   int64_t batch, heads, kv_heads, sq, sk, d, dv, group;
   int64_t bias_stride[4], mask_stride[4];
   float scale;
   bool causal;
 } attn;
+
+/* Row i of query head h of batch b; keys and values of key head kvh, their
+ * rows a->ks[2] and a->vs[2] apart. */
+static const float *q_row(const attn *a, int64_t b, int64_t h, int64_t i) {
+  return a->q + b * a->qs[0] + h * a->qs[1] + i * a->qs[2];
+}
+
+static const float *k_head(const attn *a, int64_t b, int64_t kvh) {
+  return a->k + b * a->ks[0] + kvh * a->ks[1];
+}
+
+static const float *v_head(const attn *a, int64_t b, int64_t kvh) {
+  return a->v + b * a->vs[0] + kvh * a->vs[1];
+}
 
 /* Keys row i sees: all, or under causality those up to i + (Sk - Sq). */
 static int64_t visible(const attn *a, int64_t i) {
@@ -112,21 +130,19 @@ static void add_bias_mask(const attn *a, int64_t b, int64_t h, int64_t i, float 
 /* Rows [i0, i1) of (b, h) with dot products and axpys; s and p hold Sk. */
 static void block_loop(const vz_cpu *cpu, const attn *a, int64_t b, int64_t h, int64_t i0,
                        int64_t i1, float *s, float *p) {
-  int64_t kvh = h / a->group;
-  const float *k = a->k + (b * a->kv_heads + kvh) * a->sk * a->d;
-  const float *v = a->v + (b * a->kv_heads + kvh) * a->sk * a->dv;
+  const float *k = k_head(a, b, h / a->group), *v = v_head(a, b, h / a->group);
   for (int64_t i = i0; i < i1; i++) {
-    const float *q = a->q + ((b * a->heads + h) * a->sq + i) * a->d;
+    const float *q = q_row(a, b, h, i);
     float *o = a->out + ((b * a->heads + h) * a->sq + i) * a->dv;
     int64_t valid = visible(a, i);
     for (int64_t j = 0; j < valid; j++)
-      s[j] = dot(cpu, q, k + j * a->d, a->d) * a->scale;
+      s[j] = dot(cpu, q, k + j * a->ks[2], a->d) * a->scale;
     add_bias_mask(a, b, h, i, s, valid);
     softmax(cpu, s, valid, valid, p);
     memset(o, 0, (size_t)a->dv * sizeof *o);
     for (int64_t j = 0; j < valid; j++)
       if (p[j] != 0.0f)
-        axpy(cpu, p[j], v + j * a->dv, o, a->dv);
+        axpy(cpu, p[j], v + j * a->vs[2], o, a->dv);
   }
 }
 
@@ -134,18 +150,17 @@ static void block_loop(const vz_cpu *cpu, const attn *a, int64_t b, int64_t h, i
  * block sees, then out = p v. s and p hold (i1 - i0) rows of ld floats. */
 static dnnl_status_t block_gemm(const vz_cpu *cpu, const attn *a, int64_t b, int64_t h, int64_t i0,
                                 int64_t i1, float *s, float *p, int64_t ld) {
-  int64_t kvh = h / a->group, rows = i1 - i0;
-  const float *q = a->q + ((b * a->heads + h) * a->sq + i0) * a->d;
-  const float *k = a->k + (b * a->kv_heads + kvh) * a->sk * a->d;
-  const float *v = a->v + (b * a->kv_heads + kvh) * a->sk * a->dv;
+  int64_t rows = i1 - i0;
+  const float *q = q_row(a, b, h, i0);
+  const float *k = k_head(a, b, h / a->group), *v = v_head(a, b, h / a->group);
   float *o = a->out + ((b * a->heads + h) * a->sq + i0) * a->dv;
   int64_t cols = visible(a, i1 - 1); /* the most any row of the block sees */
   if (cols == 0) {
     memset(o, 0, (size_t)(rows * a->dv) * sizeof *o);
     return dnnl_success;
   }
-  int64_t d = a->d > 0 ? a->d : 1;
-  dnnl_status_t st = dnnl_sgemm('N', 'T', rows, cols, a->d, a->scale, q, d, k, d, 0.0f, s, ld);
+  dnnl_status_t st =
+      dnnl_sgemm('N', 'T', rows, cols, a->d, a->scale, q, a->qs[2], k, a->ks[2], 0.0f, s, ld);
   if (st != dnnl_success)
     return st;
   for (int64_t r = 0; r < rows; r++) {
@@ -153,7 +168,7 @@ static dnnl_status_t block_gemm(const vz_cpu *cpu, const attn *a, int64_t b, int
     add_bias_mask(a, b, h, i0 + r, s + r * ld, valid);
     softmax(cpu, s + r * ld, valid, cols, p + r * ld);
   }
-  return dnnl_sgemm('N', 'N', rows, a->dv, cols, 1.0f, p, ld, v, a->dv, 0.0f, o, a->dv);
+  return dnnl_sgemm('N', 'N', rows, a->dv, cols, 1.0f, p, ld, v, a->vs[2], 0.0f, o, a->dv);
 }
 
 /* ---- Packed path ---- */
@@ -186,22 +201,21 @@ static void head_packed(const vz_cpu *cpu, const attn *a, int64_t b, int64_t h, 
                         int64_t blk1, const packed_scratch *w) {
   const vz_cpu_simd *simd = cpu->simd;
   const int nr = simd->gemm_nr, mr = VZ_GEMM_MR;
-  int64_t kvh = h / a->group;
-  const float *k = a->k + (b * a->kv_heads + kvh) * a->sk * a->d;
-  const float *v = a->v + (b * a->kv_heads + kvh) * a->sk * a->dv;
-  const float *q = a->q + (b * a->heads + h) * a->sq * a->d;
+  const float *k = k_head(a, b, h / a->group), *v = v_head(a, b, h / a->group);
+  const float *q = q_row(a, b, h, 0);
+  const int64_t lq = a->qs[2];
   float *o = a->out + (b * a->heads + h) * a->sq * a->dv;
   int64_t kpanels = (a->sk + nr - 1) / nr, vpanels = (a->dv + nr - 1) / nr;
   for (int64_t t = 0; t < kpanels; t++) { /* k^T: each key a column of d steps */
     int64_t j = t * nr;
-    simd->gemm_pack_bt(k + j * a->d, a->d, (int)(a->sk - j < nr ? a->sk - j : nr), a->d,
+    simd->gemm_pack_bt(k + j * a->ks[2], a->ks[2], (int)(a->sk - j < nr ? a->sk - j : nr), a->d,
                        w->k + t * nr * a->d);
   }
   for (int64_t t = 0; t < vpanels; t++) { /* v: row-major [Sk, Dv], nr columns a panel */
     int64_t j = t * nr, cols = a->dv - j < nr ? a->dv - j : nr;
     float *dst = w->v + t * nr * a->sk;
     for (int64_t r = 0; r < a->sk; r++, dst += nr) {
-      memcpy(dst, v + r * a->dv + j, (size_t)cols * sizeof *dst);
+      memcpy(dst, v + r * a->vs[2] + j, (size_t)cols * sizeof *dst);
       memset(dst + cols, 0, (size_t)(nr - cols) * sizeof *dst);
     }
   }
@@ -218,7 +232,7 @@ static void head_packed(const vz_cpu *cpu, const attn *a, int64_t b, int64_t h, 
     for (int64_t s = 0; s * mr < rows; s++) {
       int rs = (int)(rows - s * mr < mr ? rows - s * mr : mr);
       for (int64_t t = 0; t * nr < cols; t++)
-        simd->gemm_tile(a->d, q + (i0 + s * mr) * a->d, a->d, w->k + t * nr * a->d,
+        simd->gemm_tile(a->d, q + (i0 + s * mr) * lq, lq, w->k + t * nr * a->d,
                         w->s + s * mr * w->ld + t * nr, w->ld, rs,
                         (int)(cols - t * nr < nr ? cols - t * nr : nr), false, NULL);
     }
@@ -278,6 +292,13 @@ static vz_status run_packed(const vz_cpu *cpu, const attn *a) {
   return VZ_OK;
 }
 
+/* q, k and v may be views (heads split off a fused projection, say) whose
+ * rows are contiguous and do not overlap; bias and mask any view. */
+static bool rows_contiguous(const vz_tensor *t) {
+  return (t->shape[3] <= 1 || t->stride[3] == 1) &&
+         (t->shape[2] <= 1 || t->stride[2] >= t->shape[3]);
+}
+
 bool vz_cpu_attention_supports(const vz_op_call *call) {
   for (int i = 0; i < call->n_inputs; i++) {
     const vz_tensor *t = call->inputs[i];
@@ -285,10 +306,18 @@ bool vz_cpu_attention_supports(const vz_op_call *call) {
       return false;
     if (t && (t->dtype != VZ_F32 || !vz_cpu_data(t)))
       return false;
-    if (t && i < 3 && !vz_tensor_is_contiguous(t))
+    if (t && i < 3 && !rows_contiguous(t))
       return false;
   }
   return true;
+}
+
+/* A [B, H, S, D] input's strides between batches, heads and rows (for a
+ * single row or empty rows, any valid leading dimension). */
+static void head_strides(const vz_tensor *t, int64_t s[3]) {
+  s[0] = t->stride[0];
+  s[1] = t->stride[1];
+  s[2] = t->shape[2] > 1 && t->shape[3] > 0 ? t->stride[2] : t->shape[3] > 1 ? t->shape[3] : 1;
 }
 
 vz_status vz_cpu_attention(const vz_cpu *cpu, const vz_op_call *call) {
@@ -310,6 +339,9 @@ vz_status vz_cpu_attention(const vz_cpu *cpu, const vz_op_call *call) {
       .scale = call->attrs.attention.scale,
       .causal = call->attrs.attention.causal,
   };
+  head_strides(q, a.qs);
+  head_strides(k, a.ks);
+  head_strides(v, a.vs);
   a.group = a.heads / a.kv_heads;
   int64_t scores[4] = {a.batch, a.heads, a.sq, a.sk};
   if (bias) {
