@@ -180,16 +180,16 @@ static vz_status execute(vz_op_call *call, const vz_op_def *def, vz_tensor **den
   st = def->infer(call, descs);
   if (st != VZ_OK)
     return st;
-  bool strided = false;
-  if (!def->strided_inputs && (st = densify_inputs(call, dense, &strided)) != VZ_OK)
+  bool copied = false;
+  if (!def->strided_inputs && (st = densify_inputs(call, dense, &copied)) != VZ_OK)
     return st;
   bool allocated[VZ_OP_MAX_OUTPUTS] = {false};
   st = prepare_outputs(call, be, descs, allocated);
   if (st == VZ_OK && !any_output_empty(call)) {
     bool supported = be->iface->supports(be->self, call);
     /* a backend that cannot take these strides gets contiguous copies */
-    if (!supported && def->strided_inputs &&
-        (st = densify_inputs(call, dense, &strided)) == VZ_OK && strided)
+    if (!supported && def->strided_inputs && (st = densify_inputs(call, dense, &copied)) == VZ_OK &&
+        copied)
       supported = be->iface->supports(be->self, call);
     if (st == VZ_OK)
       st = supported ? be->iface->run(be->self, call) : run_on_fallback(be, call);

@@ -1,13 +1,13 @@
 /* Scaled dot-product attention on the CPU: softmax(q k^T * scale + bias +
  * mask) v, reading q, k and v where they are (heads split off a fused
- * projection need no copies). On paths with the packed GEMM (AVX2) one task
- * per (batch, head) packs the head's keys and values once and runs the register tile
- * of cpu_matmul.c over blocks of query rows (scores, softmax, then
- * probabilities times values, all in the thread's L2). Otherwise one task
- * per (batch, head, block of query rows): large blocks use two
- * single-threaded oneDNN GEMMs around the softmax, small ones a loop of
- * dot products and axpys. Each task computes alone, in a fixed order, so
- * results do not depend on the thread count. */
+ * projection need no copies). On paths with the packed GEMM (AVX2) one
+ * task per (batch, head) packs the head's keys and values once and runs
+ * the register tile of cpu_matmul.c over blocks of query rows (scores,
+ * softmax, then probabilities times values, all in the thread's L2).
+ * Otherwise one task per (batch, head, block of query rows): large blocks
+ * use two single-threaded oneDNN GEMMs around the softmax, small ones a
+ * loop of dot products and axpys. Each task computes alone, in a fixed
+ * order, so results do not depend on the thread count. */
 #include <dnnl.h>
 #include <math.h>
 #include <omp.h>
