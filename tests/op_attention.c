@@ -275,17 +275,15 @@ static void check_views(const char *what, int64_t b, int64_t h, int64_t s, int64
     free(got);
     free(got2);
     free(want);
-    vz_tensor_free(kt);
-    vz_tensor_free(kd);
-    vz_tensor_free(kview);
-    vz_tensor_free(out2);
+    vz_tensor *t[] = {kt, kd, kview, out2};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+      vz_tensor_free(t[i]);
   }
-  for (int i = 0; i < 3; i++) {
-    vz_tensor_free(heads[i]);
+  vz_tensor *t[] = {heads[0], heads[1], heads[2], out, ft};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    vz_tensor_free(t[i]);
+  for (int i = 0; i < 3; i++)
     free(host[i]);
-  }
-  vz_tensor_free(out);
-  vz_tensor_free(ft);
   free(fused);
 }
 
