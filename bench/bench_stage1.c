@@ -537,7 +537,7 @@ done:
  * returns the block's total. */
 static double add_step_medians(json_object *o, const char *prefix, const double *acc, int rounds,
                                const char *const *names) {
-  double total = 0, groups[4] = {0}; /* matmul, attention, norm+gelu+bias+residual, copies */
+  double total = 0, groups[4] = {0}; /* matmul, attention, norm+gelu+bias+residual, merging */
   double *col = malloc((size_t)rounds * sizeof *col);
   json_object *steps = json_object_new_object();
   for (int s = 0; s < P_STEPS && col; s++) {
@@ -564,7 +564,7 @@ static double add_step_medians(json_object *o, const char *prefix, const double 
   json_object_object_add(gr, "matmul", json_object_new_double(groups[0]));
   json_object_object_add(gr, "attention", json_object_new_double(groups[1]));
   json_object_object_add(gr, "norm_gelu_bias_residual", json_object_new_double(groups[2]));
-  json_object_object_add(gr, "head_copies", json_object_new_double(groups[3]));
+  json_object_object_add(gr, "merging_heads", json_object_new_double(groups[3]));
   snprintf(key, sizeof key, "%sgroup_ms", prefix);
   json_object_object_add(o, key, gr);
   return total;
