@@ -111,6 +111,11 @@ static const _Float16 *a_row(const tile_args *t, int r) {
   return t->a + (r < t->rows ? r : 0) * t->lda;
 }
 
+/* Weight row j of a row tile (past the tile's size: the first). */
+static const _Float16 *weight_row(const tile_args *t, int j) {
+  return t->w + (j < t->cols ? j : 0) * t->ldw;
+}
+
 /* Stores (or adds) the tile's sums, sums[r] lanes 0..cols-1 into row r of
  * c; returns whether one came out infinite or NaN. */
 static bool store_sums(const tile_args *t, const __m512 sums[TILE_ROWS]) {
@@ -243,11 +248,8 @@ static inline void row_tile_sums(const __m512h x[TILE_ROWS * ROW_TILE_COLS],
  * and are not stored. */
 static bool run_row_tile(const tile_args *t) {
   const _Float16 *a0 = a_row(t, 0), *a1 = a_row(t, 1), *a2 = a_row(t, 2), *a3 = a_row(t, 3);
-  const _Float16 *w0 = t->w, *w1 = t->w + (t->cols > 1) * t->ldw;
-  const _Float16 *w2 = t->w + (t->cols > 2 ? 2 : 0) * t->ldw;
-  const _Float16 *w3 = t->w + (t->cols > 3 ? 3 : 0) * t->ldw;
-  const _Float16 *w4 = t->w + (t->cols > 4 ? 4 : 0) * t->ldw;
-  const _Float16 *w5 = t->w + (t->cols > 5 ? 5 : 0) * t->ldw;
+  const _Float16 *w0 = weight_row(t, 0), *w1 = weight_row(t, 1), *w2 = weight_row(t, 2);
+  const _Float16 *w3 = weight_row(t, 3), *w4 = weight_row(t, 4), *w5 = weight_row(t, 5);
   ZERO_ACCUMULATORS;
   int64_t k = 0;
   for (; k + LANES <= t->kc; k += LANES)
@@ -355,7 +357,8 @@ typedef struct gemm_job {
   const _Float16 *a;
   const uint16_t *w; /* f16 or bf16 bits */
   bool w_bf16;
-  bool pairs; /* pair tiles, else row tiles */
+  bool pairs;    /* pair tiles, else row tiles */
+  int64_t width; /* weight rows per tile */
   int64_t lda, ldw, m, n, k;
   float *c;
   int64_t ldc;
@@ -452,6 +455,25 @@ static bool pair_panel(const uint16_t *w, int64_t ldw, bool bf16, int rows, int6
   return true;
 }
 
+/* The tile's weights (w, steps [0, kc)) where its kernel reads them: a
+ * pair tile's from `panel`, a row tile's in place, or from `panel` when
+ * bf16. Returns false as convert_row. */
+static bool tile_weights(const gemm_job *g, const uint16_t *w, int rows, int64_t kc,
+                         _Float16 *panel, tile_args *t) {
+  if (g->pairs) {
+    t->panel = panel;
+    return pair_panel(w, g->ldw, g->w_bf16, rows, kc, panel);
+  }
+  if (!g->w_bf16) {
+    t->w = (const _Float16 *)w;
+    t->ldw = g->ldw;
+    return true;
+  }
+  t->w = panel;
+  t->ldw = ROW_PANEL_LD;
+  return row_panel(w, g->ldw, rows, kc, panel);
+}
+
 /* Weight tile t (rows [c t, c t + c) of w, c the tile's width) times rows
  * [r0, r1) of a, over steps [k0, k0 + kc); returns whether an output came
  * out non-finite (or a bf16 tile could not be converted closely enough).
@@ -463,26 +485,17 @@ static bool pair_panel(const uint16_t *w, int64_t ldw, bool bf16, int rows, int6
  * a pair tile's weights or a row tile's converted bf16 weights. */
 static bool column_tile(const gemm_job *g, int64_t t, int64_t k0, int64_t kc, int64_t r0,
                         int64_t r1, _Float16 *panel) {
-  const int64_t width = g->pairs ? PAIR_TILE_COLS : ROW_TILE_COLS;
-  const int64_t j = t * width, left = g->n - j;
+  const int64_t width = g->width, j = t * width, left = g->n - j;
   const uint16_t *w = g->w + j * g->ldw + k0;
   tile_args args = {
       .lda = g->lda,
-      .w = (const _Float16 *)w,
-      .ldw = g->ldw,
-      .panel = panel,
       .kc = kc,
       .ldc = g->ldc,
       .cols = (int)(left < width ? left : width),
       .first = k0 == 0,
   };
-  if (g->pairs ? !pair_panel(w, g->ldw, g->w_bf16, args.cols, kc, panel)
-               : g->w_bf16 && !row_panel(w, g->ldw, args.cols, kc, panel))
+  if (!tile_weights(g, w, args.cols, kc, panel, &args))
     return true;
-  if (!g->pairs && g->w_bf16) {
-    args.w = panel;
-    args.ldw = ROW_PANEL_LD;
-  }
   const int64_t next_rows = left <= width ? 0 : left - width < width ? left - width : width;
   const int64_t row_lines = (kc * 2 + 63) / 64, lines = next_rows * row_lines;
   const int64_t groups = (r1 - r0 + TILE_ROWS - 1) / TILE_ROWS;
@@ -509,12 +522,12 @@ bool vz_cpu_gemm_f16(const uint16_t *a, int64_t lda, const uint16_t *w, int64_t 
   const int64_t blocks = (m + BLOCK_ROWS - 1) / BLOCK_ROWS;
   const int64_t block_rows = ((m + blocks - 1) / blocks + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
   const bool pairs = block_rows >= PAIR_MIN_ROWS;
-  const gemm_job g = {(const _Float16 *)a, w, w_bf16, pairs, lda, ldw, m, n, k, c, ldc};
+  const int64_t width = pairs ? PAIR_TILE_COLS : ROW_TILE_COLS;
+  const gemm_job g = {(const _Float16 *)a, w, w_bf16, pairs, width, lda, ldw, m, n, k, c, ldc};
   /* equal chunks of K, whole vectors of steps each but the last */
   const int64_t chunk_steps = pairs ? PAIR_CHUNK_STEPS : ROW_CHUNK_STEPS;
   const int64_t chunks = (k + chunk_steps - 1) / chunk_steps;
   const int64_t kc_max = ((k + chunks - 1) / chunks + LANES - 1) / LANES * LANES;
-  const int64_t width = pairs ? PAIR_TILE_COLS : ROW_TILE_COLS;
   const int64_t col_tiles = (n + width - 1) / width;
   bool bad = false;
 #pragma omp parallel num_threads(threads) reduction(|| : bad)
