@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +22,7 @@
 #include "convert/source.h"
 
 struct vz_weights {
+  atomic_int owners; /* the opener's reference and vz_weights_retain's */
   const char *format;
   vz_mapped_file *files;
   size_t n_files, cap_files;
@@ -400,6 +402,15 @@ static vz_status open_file(vz_weights *w, const char *path, bool allow_index) {
   return read_mapped(w, fi, kind);
 }
 
+/* An empty source with its opener as the one owner. */
+static vz_weights *weights_new(void) {
+  vz_weights *w = calloc(1, sizeof(*w));
+  if (w) {
+    atomic_init(&w->owners, 1);
+  }
+  return w;
+}
+
 vz_status vz_weights_open(const char *path, vz_weights **out) {
   if (!path || !out) {
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "vz_weights_open: NULL argument");
@@ -410,7 +421,7 @@ vz_status vz_weights_open(const char *path, vz_weights **out) {
     return vz_fail(errno == ENOENT ? VZ_ERR_NOT_FOUND : VZ_ERR_IO, "cannot open %s: %s", path,
                    strerror(errno));
   }
-  vz_weights *w = calloc(1, sizeof(*w));
+  vz_weights *w = weights_new();
   if (!w) {
     return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory");
   }
@@ -463,7 +474,7 @@ vz_status vz_weights_from_list(vz_source_list *list, vz_weights **out) {
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "vz_weights_from_list: NULL argument");
   }
   *out = NULL;
-  vz_weights *w = calloc(1, sizeof(*w));
+  vz_weights *w = weights_new();
   size_t *fo = calloc(list->count ? list->count : 1, sizeof(size_t));
   if (!w || !fo) {
     free(w);
@@ -484,8 +495,21 @@ vz_status vz_weights_from_list(vz_source_list *list, vz_weights **out) {
   return VZ_OK;
 }
 
+vz_weights *vz_weights_retain(vz_weights *w) {
+  if (w && atomic_fetch_add(&w->owners, 1) == 1) {
+    /* The files are no longer read once front to back but used in place
+     * (read-ahead as usual, and pages not the first to go under pressure). */
+    for (size_t i = 0; i < w->n_files; i++) {
+      if (w->files[i].size > 0) {
+        posix_madvise((void *)w->files[i].bytes, w->files[i].size, POSIX_MADV_NORMAL);
+      }
+    }
+  }
+  return w;
+}
+
 void vz_weights_close(vz_weights *w) {
-  if (!w) {
+  if (!w || atomic_fetch_sub(&w->owners, 1) != 1) {
     return;
   }
   vz_source_list_free(&w->list);
@@ -595,6 +619,62 @@ static void byteswap(uint8_t *p, size_t n, size_t elsize) {
   }
 }
 
+/* Where tensor t's bytes lie in the mapped file when they already are
+ * contiguous and little-endian; NULL when they must be assembled. Bounds
+ * are checked by the caller. */
+static const uint8_t *bytes_in_place(const vz_source_tensor *t) {
+  size_t elsize = vz_dtype_size(t->info.dtype);
+  if (t->big_endian && elsize > 1) {
+    return NULL;
+  }
+  if (t->n_pieces > 0) {
+    return t->n_pieces == 1 ? t->pieces[0].bytes : NULL;
+  }
+  return t->storage && is_contiguous(t) ? t->storage + (size_t)t->offset * elsize : NULL;
+}
+
+static vz_status check_layout(const vz_source_tensor *t) {
+  if (t->n_pieces == 0) {
+    return vz_source_tensor_check_bounds(t);
+  }
+  size_t total = 0;
+  for (size_t p = 0; p < t->n_pieces; p++) {
+    if (__builtin_add_overflow(total, t->pieces[p].nbytes, &total)) {
+      return vz_fail(VZ_ERR_FORMAT, "tensor '%s': pieces overflow", t->info.name);
+    }
+  }
+  if (total != t->info.nbytes) {
+    return vz_fail(VZ_ERR_FORMAT, "tensor '%s': pieces hold %zu bytes, its shape needs %zu",
+                   t->info.name, total, t->info.nbytes);
+  }
+  return VZ_OK;
+}
+
+/* The bytes assembled into a new buffer: pieces joined or a strided view
+ * gathered, then byte-swapped when stored big-endian. */
+static uint8_t *assemble(const vz_source_tensor *t) {
+  size_t n = t->info.nbytes, elsize = vz_dtype_size(t->info.dtype);
+  uint8_t *buf = malloc(n);
+  if (!buf) {
+    return NULL;
+  }
+  if (t->n_pieces > 0) {
+    size_t at = 0;
+    for (size_t p = 0; p < t->n_pieces; p++) {
+      if (t->pieces[p].nbytes) {
+        memcpy(buf + at, t->pieces[p].bytes, t->pieces[p].nbytes);
+        at += t->pieces[p].nbytes;
+      }
+    }
+  } else {
+    gather(t, elsize, buf);
+  }
+  if (t->big_endian && elsize > 1) {
+    byteswap(buf, n, elsize);
+  }
+  return buf;
+}
+
 vz_status vz_weights_data(vz_weights *w, size_t i, const void **data, size_t *nbytes) {
   if (!w || !data) {
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "vz_weights_data: NULL argument");
@@ -616,58 +696,30 @@ vz_status vz_weights_data(vz_weights *w, size_t i, const void **data, size_t *nb
     *data = k_empty;
     return VZ_OK;
   }
-  size_t elsize = vz_dtype_size(t->info.dtype);
-  bool swap = t->big_endian && elsize > 1;
-  uint8_t *buf = NULL;
-  if (t->n_pieces > 0) {
-    size_t total = 0;
-    for (size_t p = 0; p < t->n_pieces; p++) {
-      if (__builtin_add_overflow(total, t->pieces[p].nbytes, &total)) {
-        return vz_fail(VZ_ERR_FORMAT, "tensor '%s': pieces overflow", t->info.name);
-      }
-    }
-    if (total != n) {
-      return vz_fail(VZ_ERR_FORMAT, "tensor '%s': pieces hold %zu bytes, its shape needs %zu",
-                     t->info.name, total, n);
-    }
-    if (t->n_pieces == 1 && !swap) {
-      *data = t->pieces[0].bytes;
-      return VZ_OK;
-    }
-    buf = malloc(n);
-    if (!buf) {
-      return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory assembling tensor '%s' (%zu bytes)",
-                     t->info.name, n);
-    }
-    size_t at = 0;
-    for (size_t p = 0; p < t->n_pieces; p++) {
-      if (t->pieces[p].nbytes) {
-        memcpy(buf + at, t->pieces[p].bytes, t->pieces[p].nbytes);
-        at += t->pieces[p].nbytes;
-      }
-    }
-  } else {
-    vz_status st = vz_source_tensor_check_bounds(t);
-    if (st != VZ_OK) {
-      return st;
-    }
-    if (is_contiguous(t) && !swap) {
-      *data = t->storage + (size_t)t->offset * elsize;
-      return VZ_OK;
-    }
-    buf = malloc(n);
-    if (!buf) {
-      return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory assembling tensor '%s' (%zu bytes)",
-                     t->info.name, n);
-    }
-    gather(t, elsize, buf);
+  vz_status st = check_layout(t);
+  if (st != VZ_OK) {
+    return st;
   }
-  if (swap) {
-    byteswap(buf, n, elsize);
+  const uint8_t *mapped = bytes_in_place(t);
+  if (mapped) {
+    *data = mapped;
+    return VZ_OK;
   }
-  t->assembled = buf;
-  *data = buf;
+  t->assembled = assemble(t);
+  if (!t->assembled) {
+    return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory assembling tensor '%s' (%zu bytes)",
+                   t->info.name, n);
+  }
+  *data = t->assembled;
   return VZ_OK;
+}
+
+bool vz_weights_mapped(const vz_weights *w, size_t i) {
+  if (!w || i >= w->list.count) {
+    return false;
+  }
+  const vz_source_tensor *t = &w->list.items[i];
+  return t->info.nbytes > 0 && !t->assembled && bytes_in_place(t);
 }
 
 /* Drops the whole pages inside [bytes, bytes + n) from this process. */

@@ -42,6 +42,8 @@ static bool same_shape(const vz_weight_info *info, int ndim, const int64_t *shap
   return true;
 }
 
+static void close_weights(void *w) { vz_weights_close(w); }
+
 static vz_tensor *load_va(vz_loader *ld, vz_dtype as, int ndim, const int64_t *shape,
                           const char *fmt, va_list args) {
   if (ld->st != VZ_OK)
@@ -72,7 +74,12 @@ static vz_tensor *load_va(vz_loader *ld, vz_dtype as, int ndim, const int64_t *s
   size_t nbytes;
   vz_tensor *raw = NULL, *t = NULL;
   vz_status st = vz_weights_data(ld->w, index, &data, &nbytes);
-  if (st == VZ_OK)
+  /* On a backend that reads host memory (the CPU) the bytes are used where
+   * they lie, keeping the weights open; a cast reads them from there. */
+  if (st == VZ_OK && vz_weights_mapped(ld->w, index))
+    st = vz_tensor_wrap_host(ld->be, info->dtype, ndim, shape, data, nbytes, close_weights,
+                             vz_weights_retain(ld->w), &raw);
+  else if (st == VZ_OK)
     st = vz_tensor_from_host(ld->be, info->dtype, ndim, shape, data, nbytes, &raw);
   if (st == VZ_OK && info->dtype != as) {
     st = vz_cast(raw, as, &t);
@@ -80,8 +87,10 @@ static vz_tensor *load_va(vz_loader *ld, vz_dtype as, int ndim, const int64_t *s
   } else {
     t = raw;
   }
-  /* The model holds its own copy now; the file's pages need not stay. */
-  vz_weights_release(ld->w, index);
+  /* Unless the model uses the file's bytes in place, it holds its own copy
+   * now, and the file's pages need not stay. */
+  if (!vz_tensor_is_read_only(t))
+    vz_weights_release(ld->w, index);
   if (st != VZ_OK) {
     ld->st = vz_fail_context(st, "loading %s: ", name);
     return NULL;

@@ -70,6 +70,10 @@ bool vz_backend_supports(const vz_backend *be, const vz_op_call *call) {
   return be && call && (unsigned)call->op < VZ_OP_COUNT && be->iface->supports(be->self, call);
 }
 
+bool vz_backend_wraps_host_memory(const vz_backend *be) {
+  return be && be->iface->buffer_wrap && be->iface->buffer_unwrap;
+}
+
 vz_status vz_backend_upload(vz_backend *be, void *handle, size_t offset, const void *src,
                             size_t bytes) {
   be->transfers.uploads++;

@@ -57,6 +57,11 @@ static vz_status prepare_outputs(vz_op_call *call, vz_backend *be, const vz_tens
     }
     if (!vz_tensor_is_contiguous(t))
       return vz_fail(VZ_ERR_INVALID_ARGUMENT, "output %d is a strided view", i);
+    if (vz_tensor_is_read_only(t))
+      return vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                     "output %d is read-only (lent host memory, e.g. weights used in place "
+                     "from their file)",
+                     i);
     if (t->buffer->backend != be)
       return vz_fail(VZ_ERR_INVALID_ARGUMENT, "output %d lives on backend '%s', the inputs on '%s'",
                      i, vz_backend_name(t->buffer->backend), vz_backend_name(be));

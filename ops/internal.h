@@ -31,6 +31,11 @@ struct vz_buffer {
   void *host;   /* host address of the memory, or NULL */
   size_t bytes;
   atomic_int refs;
+  /* Set for host memory lent by vz_tensor_wrap_host: the buffer is
+   * unwrapped rather than freed, then release(release_context) runs. */
+  bool read_only;
+  vz_host_release release;
+  void *release_context;
 };
 
 struct vz_backend {

@@ -10,15 +10,31 @@ void vz_buffer_retain(vz_buffer *b) { atomic_fetch_add(&b->refs, 1); }
 void vz_buffer_release(vz_buffer *b) {
   if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
     return;
-  b->backend->iface->buffer_free(b->backend->self, b->handle);
+  const vz_backend_iface *iface = b->backend->iface;
+  if (b->read_only) {
+    iface->buffer_unwrap(b->backend->self, b->handle);
+    if (b->release)
+      b->release(b->release_context);
+  } else {
+    iface->buffer_free(b->backend->self, b->handle);
+  }
   free(b);
 }
 
-static vz_status buffer_new(vz_backend *backend, size_t bytes, vz_buffer **out) {
+/* A buffer of `bytes` bytes: new memory, or `lent` host memory used in
+ * place (read-only; the caller checked that the backend wraps). */
+static vz_status buffer_new(vz_backend *backend, size_t bytes, const void *lent, vz_buffer **out) {
   vz_buffer *b = calloc(1, sizeof *b);
   if (!b)
     return vz_fail(VZ_ERR_OUT_OF_MEMORY, "out of memory for a buffer header");
-  vz_status st = backend->iface->buffer_alloc(backend->self, bytes, &b->handle, &b->host);
+  vz_status st;
+  if (lent) {
+    st = backend->iface->buffer_wrap(backend->self, lent, bytes, &b->handle);
+    b->host = (void *)lent;
+    b->read_only = true;
+  } else {
+    st = backend->iface->buffer_alloc(backend->self, bytes, &b->handle, &b->host);
+  }
   if (st != VZ_OK) {
     free(b);
     return st;
@@ -69,8 +85,9 @@ static void set_contiguous_strides(vz_tensor *t) {
   }
 }
 
-vz_status vz_tensor_new(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
-                        vz_tensor **out) {
+/* A contiguous tensor over new memory, or over `lent` host memory. */
+static vz_status tensor_over(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
+                             const void *lent, vz_tensor **out) {
   if (!backend || !out || (ndim > 0 && !shape))
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "tensor_new: NULL argument");
   size_t elem = vz_dtype_size(dtype);
@@ -91,13 +108,18 @@ vz_status vz_tensor_new(vz_backend *backend, vz_dtype dtype, int ndim, const int
   for (int i = 0; i < ndim; i++)
     t->shape[i] = shape[i];
   set_contiguous_strides(t);
-  st = buffer_new(backend, (size_t)numel * elem, &t->buffer);
+  st = buffer_new(backend, (size_t)numel * elem, lent, &t->buffer);
   if (st != VZ_OK) {
     free(t);
     return st;
   }
   *out = t;
   return VZ_OK;
+}
+
+vz_status vz_tensor_new(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
+                        vz_tensor **out) {
+  return tensor_over(backend, dtype, ndim, shape, NULL, out);
 }
 
 vz_status vz_tensor_zeros(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
@@ -142,6 +164,37 @@ vz_status vz_tensor_from_host(vz_backend *backend, vz_dtype dtype, int ndim, con
   return VZ_OK;
 }
 
+vz_status vz_tensor_wrap_host(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
+                              const void *data, size_t bytes, vz_host_release release,
+                              void *context, vz_tensor **out) {
+  size_t elem = vz_dtype_size(dtype);
+  bool in_place = backend && data && bytes && elem && (uintptr_t)data % elem == 0 &&
+                  vz_backend_wraps_host_memory(backend);
+  int64_t numel = 0;
+  vz_tensor *t = NULL;
+  vz_status st;
+  if (!in_place)
+    st = vz_tensor_from_host(backend, dtype, ndim, shape, data, bytes, &t);
+  else if ((st = shape_numel(ndim, shape, &numel)) == VZ_OK &&
+           ((uint64_t)numel > SIZE_MAX / elem || bytes != (size_t)numel * elem))
+    st = vz_fail(VZ_ERR_SHAPE,
+                 "tensor_wrap_host: %zu bytes given for a tensor of %lld elements of %zu bytes",
+                 bytes, (long long)numel, elem);
+  else if (st == VZ_OK)
+    st = tensor_over(backend, dtype, ndim, shape, data, &t);
+  if (st == VZ_OK && in_place) {
+    t->buffer->release = release;
+    t->buffer->release_context = context;
+  } else if (release) {
+    release(context);
+  }
+  if (st == VZ_OK)
+    *out = t;
+  return st;
+}
+
+bool vz_tensor_is_read_only(const vz_tensor *t) { return t && t->buffer->read_only; }
+
 void vz_tensor_free(vz_tensor *t) {
   if (!t)
     return;
@@ -183,6 +236,10 @@ vz_status vz_tensor_write(vz_tensor *t, const void *src, size_t bytes) {
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "tensor_write: NULL argument");
   if (!vz_tensor_is_contiguous(t))
     return vz_fail(VZ_ERR_INVALID_ARGUMENT, "tensor_write: the tensor is a strided view");
+  if (t->buffer->read_only)
+    return vz_fail(VZ_ERR_INVALID_ARGUMENT,
+                   "tensor_write: the tensor is read-only (lent host memory, e.g. weights used "
+                   "in place from their file)");
   if (bytes != vz_tensor_nbytes(t))
     return vz_fail(VZ_ERR_SHAPE, "tensor_write: %zu bytes given for a tensor of %zu bytes", bytes,
                    vz_tensor_nbytes(t));

@@ -1,6 +1,9 @@
 /* Tensors and views: shapes, strides, bounds and the element order each
  * view presents, checked against index arithmetic done here by hand. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "tests/test_util.h"
 
@@ -173,6 +176,90 @@ static void test_expand_view_contiguous(vz_backend *be) {
   vz_tensor_free(e);
 }
 
+static void count_release(void *calls) { ++*(int *)calls; }
+
+/* Host memory lent to tensors (vz_tensor_wrap_host): used in place where
+ * the backend reads host memory (the CPU) until the last view goes, never
+ * written (the page is mapped read-only, so a write would crash the test),
+ * copied elsewhere or when misaligned; release runs exactly once. */
+static void test_wrap_host(vz_backend *be) {
+  long page = sysconf(_SC_PAGESIZE);
+  float *mem = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(mem != MAP_FAILED);
+  if (mem == MAP_FAILED)
+    return;
+  float iota[24], twice[24], transposed[24];
+  for (int i = 0; i < 24; i++) {
+    mem[i] = iota[i] = (float)i;
+    twice[i] = 2.0f * (float)i;
+  }
+  for (int c = 0; c < 4; c++) /* [4, 3, 2] of x[a][b][c] at a*12 + b*4 + c */
+    for (int b = 0; b < 3; b++)
+      for (int a = 0; a < 2; a++)
+        transposed[c * 6 + b * 2 + a] = (float)(a * 12 + b * 4 + c);
+  CHECK(mprotect(mem, (size_t)page, PROT_READ) == 0);
+  const bool in_place = vz_backend_wraps_host_memory(be);
+  if (strcmp(vz_backend_name(be), "cpu") == 0)
+    CHECK(in_place);
+  const int64_t shape[3] = {2, 3, 4};
+  int calls = 0;
+  vz_tensor *t = NULL, *sum = NULL, *view = NULL;
+  CHECK_OK(vz_tensor_wrap_host(be, VZ_F32, 3, shape, mem, 96, count_release, &calls, &t));
+  if (!t)
+    goto unmap;
+  CHECK(vz_tensor_is_read_only(t) == in_place && calls == !in_place);
+  CHECK((vz_tensor_host_data(t) == mem) == in_place);
+  expect_values("lent memory", t, iota, 24);
+  CHECK_OK(vz_add(t, t, &sum));
+  expect_values("an op reading lent memory", sum, twice, 24);
+  if (in_place) {
+    float zeros[24] = {0};
+    CHECK_FAILS(vz_tensor_write(t, zeros, sizeof zeros), VZ_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(vz_last_error(), "read-only") != NULL);
+    vz_tensor *given = t;
+    CHECK_FAILS(vz_add(sum, sum, &given), VZ_ERR_INVALID_ARGUMENT);
+    CHECK(given == t && strstr(vz_last_error(), "read-only") != NULL);
+  }
+  /* a view keeps the memory lent after the tensor goes */
+  CHECK_OK(vz_transpose(t, 0, 2, &view));
+  vz_tensor_free(t);
+  CHECK(calls == !in_place);
+  expect_values("a view of lent memory", view, transposed, 24);
+  CHECK(vz_tensor_is_read_only(view) == in_place);
+  vz_tensor_free(view);
+  CHECK(calls == 1);
+  vz_tensor_free(sum);
+
+  /* floats 2 bytes off their alignment are copied, and released at once */
+  calls = 0;
+  const char *odd = (const char *)mem + 2;
+  CHECK_OK(vz_tensor_wrap_host(be, VZ_F32, 1, (int64_t[]){4}, odd, 16, count_release, &calls, &t));
+  CHECK(calls == 1);
+  if (t) {
+    CHECK(!vz_tensor_is_read_only(t) && vz_tensor_host_data(t) != odd);
+    unsigned char back[16];
+    CHECK_OK(vz_tensor_to_host(t, back, sizeof back));
+    CHECK(memcmp(back, odd, sizeof back) == 0);
+    vz_tensor_free(t);
+  }
+  /* the wrong size: an error, *out untouched, released once */
+  calls = 0;
+  t = NULL;
+  CHECK_FAILS(
+      vz_tensor_wrap_host(be, VZ_F32, 1, (int64_t[]){5}, mem, 16, count_release, &calls, &t),
+      VZ_ERR_SHAPE);
+  CHECK(t == NULL && calls == 1);
+  CHECK_FAILS(
+      vz_tensor_wrap_host(be, VZ_F32, 1, (int64_t[]){4}, mem, 17, count_release, &calls, &t),
+      VZ_ERR_SHAPE);
+  CHECK(t == NULL && calls == 2);
+  /* no release function */
+  CHECK_OK(vz_tensor_wrap_host(be, VZ_F32, 1, (int64_t[]){4}, mem, 16, NULL, NULL, &t));
+  vz_tensor_free(t);
+unmap:
+  munmap(mem, (size_t)page);
+}
+
 int main(void) {
   vz_backend *be = test_backend();
   test_new_and_io(be);
@@ -180,6 +267,7 @@ int main(void) {
   test_slice(be);
   test_reshape(be);
   test_expand_view_contiguous(be);
+  test_wrap_host(be);
   vz_backend_free(be);
   return test_finish("test_tensor");
 }

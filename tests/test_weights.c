@@ -246,6 +246,13 @@ static void test_round_trip(void) {
     CHECK_OK(vz_weights_data(w, idx, &data, NULL));
     int mapped = in_file_mapping(data, path);
     CHECK(mapped != 0);
+    /* vz_weights_mapped says which bytes lie in the mapping */
+    for (size_t i = 0; i < vz_weights_count(w); i++) {
+      size_t n = 0;
+      CHECK_OK(vz_weights_data(w, i, &data, &n));
+      CHECK(vz_weights_mapped(w, i) == (n > 0 && in_file_mapping(data, path) == 1));
+    }
+    CHECK(!vz_weights_mapped(w, vz_weights_count(w)) && !vz_weights_mapped(NULL, 0));
     CHECK_FAILS(vz_weights_find(w, "missing", &idx), VZ_ERR_NOT_FOUND);
     CHECK_FAILS(vz_weights_data(w, 999, &data, NULL), VZ_ERR_INVALID_ARGUMENT);
     vz_weights_close(w);
@@ -295,7 +302,7 @@ static void test_ckpt_slices(void) {
     const void *data;
     CHECK_OK(vz_weights_find(w, "f32", &idx));
     CHECK_OK(vz_weights_data(w, idx, &data, NULL));
-    CHECK(in_file_mapping(data, path) <= 0);
+    CHECK(in_file_mapping(data, path) <= 0 && !vz_weights_mapped(w, idx));
     vz_weights_close(w);
   }
 
@@ -693,6 +700,9 @@ static void test_assemble(void) {
   CHECK(n == 8 && memcmp(data, want_be32, 8) == 0);
   CHECK_OK(vz_weights_data(w, 3, &data, &n));
   CHECK(data == storage + 12);
+  /* only the slice is given in place; the others were assembled */
+  for (size_t i = 0; i < 5; i++)
+    CHECK(vz_weights_mapped(w, i) == (i == 3));
   static const uint8_t want_p[6] = {20, 21, 5, 6, 7, 8};
   CHECK_OK(vz_weights_data(w, 4, &data, &n));
   CHECK(n == 6 && memcmp(data, want_p, 6) == 0);
@@ -753,6 +763,34 @@ static void test_sizes(void) {
   CHECK_FAILS(vz_source_tensor_check_bounds(&t), VZ_ERR_FORMAT);
 }
 
+/* An owner added with vz_weights_retain keeps the file mapped, and its
+ * bytes readable, after the opener closes; the last close unmaps it. */
+static void test_owners(void) {
+  sample s[N_SAMPLE];
+  make_samples(s);
+  const char *path = tmp_path("owners.safetensors");
+  CHECK_OK(write_samples(path, VZ_FORMAT_SAFETENSORS, s, N_SAMPLE));
+  vz_weights *w = NULL;
+  CHECK_OK(vz_weights_open(path, &w));
+  size_t idx = 0;
+  const void *data = NULL;
+  size_t n = 0;
+  if (w && vz_weights_find(w, s[0].name, &idx) == VZ_OK &&
+      vz_weights_data(w, idx, &data, &n) == VZ_OK) {
+    CHECK(vz_weights_mapped(w, idx) && in_file_mapping(data, path) == 1 && n == s[0].nbytes);
+    CHECK(vz_weights_retain(w) == w);
+    vz_weights_close(w); /* the opener's */
+    CHECK(in_file_mapping(data, path) == 1 && memcmp(data, s[0].data, n) == 0);
+    vz_weights_close(w); /* the last owner's */
+    CHECK(in_file_mapping(data, path) == 0);
+  } else {
+    CHECK(!"the first sample reads back");
+    vz_weights_close(w);
+  }
+  CHECK(vz_weights_retain(NULL) == NULL);
+  free_samples(s);
+}
+
 int main(void) {
   const char *base = getenv("TMPDIR");
   snprintf(g_dir, sizeof(g_dir), "%s/vlzoo_weights_XXXXXX", base && *base ? base : "/tmp");
@@ -768,6 +806,7 @@ int main(void) {
   test_many();
   test_writer_failures();
   test_assemble();
+  test_owners();
   remove_tree(g_dir);
   return test_finish("test_weights");
 }

@@ -156,6 +156,18 @@ static void cpu_buffer_free(void *self, void *handle) {
   free(handle);
 }
 
+static vz_status cpu_buffer_wrap(void *self, const void *host, size_t bytes, void **handle) {
+  (void)self;
+  (void)bytes;
+  *handle = (void *)host;
+  return VZ_OK;
+}
+
+static void cpu_buffer_unwrap(void *self, void *handle) {
+  (void)self;
+  (void)handle;
+}
+
 static vz_status cpu_buffer_write(void *self, void *handle, size_t offset, const void *src,
                                   size_t bytes) {
   (void)self;
@@ -198,6 +210,8 @@ const vz_backend_iface vz_cpu_backend = {
     .destroy = cpu_destroy,
     .describe = cpu_describe,
     .buffer_alloc = cpu_buffer_alloc,
+    .buffer_wrap = cpu_buffer_wrap,
+    .buffer_unwrap = cpu_buffer_unwrap,
     .buffer_free = cpu_buffer_free,
     .buffer_write = cpu_buffer_write,
     .buffer_read = cpu_buffer_read,

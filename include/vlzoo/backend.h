@@ -44,6 +44,10 @@ vz_status vz_backend_synchronize(vz_backend *backend);
  * dispatcher runs it on the CPU and copies the results back. */
 bool vz_backend_supports(const vz_backend *backend, const vz_op_call *call);
 
+/* Whether vz_tensor_wrap_host uses host memory in place on this backend
+ * (the CPU) rather than copying it. */
+bool vz_backend_wraps_host_memory(const vz_backend *backend);
+
 /* Names of the backends compiled into this library, NULL-terminated. */
 const char *const *vz_backend_names(void);
 
@@ -85,6 +89,13 @@ typedef struct vz_backend_iface {
   void (*buffer_free)(void *self, void *handle);
   vz_status (*buffer_write)(void *self, void *handle, size_t offset, const void *src, size_t bytes);
   vz_status (*buffer_read)(void *self, void *handle, size_t offset, void *dst, size_t bytes);
+  /* (optional, both or neither) Uses `bytes` of host memory at `host` as a
+   * buffer without copying: for backends that read host memory in place
+   * (the CPU). The memory stays valid and unchanged until buffer_unwrap;
+   * ops only read it (vz_tensor_wrap_host's tensors are read-only). When
+   * absent, wrapped memory is copied into a buffer_alloc'd one. */
+  vz_status (*buffer_wrap)(void *self, const void *host, size_t bytes, void **handle);
+  void (*buffer_unwrap)(void *self, void *handle);
   /* (optional) Fills bytes with zero; the dispatcher writes zeros from the
    * host when absent. */
   vz_status (*buffer_clear)(void *self, void *handle, size_t offset, size_t bytes);

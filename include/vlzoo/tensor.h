@@ -45,6 +45,27 @@ vz_status vz_tensor_zeros(vz_backend *backend, vz_dtype dtype, int ndim, const i
 vz_status vz_tensor_from_host(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
                               const void *data, size_t bytes, vz_tensor **out);
 
+/* Called once when memory lent to vz_tensor_wrap_host is no longer used. */
+typedef void (*vz_host_release)(void *context);
+
+/* A new contiguous, read-only tensor over `bytes` bytes of host memory (its
+ * exact size) that the caller lends rather than copies: on a backend that
+ * reads host memory in place (vz_backend_wraps_host_memory; the CPU) the
+ * tensor uses it, so a model can run on weights where they lie in a mapped
+ * file. Elsewhere, or when `data` is not aligned to the element size, the
+ * bytes are copied. `release(context)` (release may be NULL) is called
+ * exactly once: when the last view of the tensor is freed, at once when the
+ * bytes were copied, or on failure. Until then the memory must stay valid
+ * and unchanged. Writing into the tensor (vz_tensor_write, or as an op's
+ * given output) is an error. */
+vz_status vz_tensor_wrap_host(vz_backend *backend, vz_dtype dtype, int ndim, const int64_t *shape,
+                              const void *data, size_t bytes, vz_host_release release,
+                              void *context, vz_tensor **out);
+
+/* Whether the tensor's memory is lent by vz_tensor_wrap_host and may not be
+ * written. */
+bool vz_tensor_is_read_only(const vz_tensor *t);
+
 /* Releases the tensor and its reference to the buffer. NULL is ignored. */
 void vz_tensor_free(vz_tensor *t);
 
@@ -61,7 +82,8 @@ bool vz_tensor_is_contiguous(const vz_tensor *t);
 vz_backend *vz_tensor_backend(const vz_tensor *t);
 
 /* Host address of element [0,...,0] when the buffer lives in host memory
- * (the CPU backend), else NULL. */
+ * (the CPU backend), else NULL. Only read through it when the tensor is
+ * read-only (vz_tensor_is_read_only). */
 void *vz_tensor_host_data(const vz_tensor *t);
 
 /* ---- Views: new tensor objects sharing the buffer; no data moves. ---- */

@@ -33,6 +33,13 @@ typedef struct vz_weight_info {
  * model.safetensors[.index.json] or pytorch_model.bin[.index.json]. Files
  * are memory-mapped; *out is closed with vz_weights_close. */
 vz_status vz_weights_open(const char *path, vz_weights **out);
+
+/* Adds an owner to w and returns it: each owner closes it once, and the
+ * last close unmaps the files and frees w. A model whose tensors use the
+ * weights' bytes in place (vz_tensor_wrap_host) holds one per tensor, so
+ * the caller may close its own reference as soon as the model is loaded.
+ * Owners may close from different threads. */
+vz_weights *vz_weights_retain(vz_weights *w);
 void vz_weights_close(vz_weights *w);
 
 /* "safetensors", "torch-zip", "torch-legacy", "mindspore-ckpt" (the first
@@ -52,8 +59,16 @@ vz_status vz_weights_find(const vz_weights *w, const char *name, size_t *index);
 /* The tensor's elements, contiguous, row-major, little-endian. Points into
  * the mapped file when its layout already is that (zero-copy); otherwise
  * the bytes are assembled once (strided views, sliced .ckpt tensors, other
- * byte orders) and kept until close. */
+ * byte orders) and kept until close. Valid, read-only, until
+ * vz_weights_release(w, i) or the last close. */
 vz_status vz_weights_data(vz_weights *w, size_t i, const void **data, size_t *nbytes);
+
+/* Whether vz_weights_data gives tensor i's bytes where they lie in the
+ * mapped file (true), rather than as an assembled copy or not at all. Such
+ * bytes may be lent to tensors (vz_tensor_wrap_host) for as long as the
+ * borrower holds an owner of w (vz_weights_retain); an assembled copy is
+ * freed by vz_weights_release. */
+bool vz_weights_mapped(const vz_weights *w, size_t i);
 
 /* Says that tensor i's bytes are no longer needed (a model copied them):
  * an assembled copy is freed, and mapped pages are dropped from this
