@@ -499,9 +499,38 @@ FOR_SOURCES(DEFINE_SOURCE)
 /* Indexed [from][to]; both lists follow vz_dtype's order. */
 static const row_fn cast_rows[VZ_DTYPE_COUNT][VZ_DTYPE_COUNT] = {FOR_SOURCES(TABLE_ROW)};
 
+/* A contiguous cast between f32 and f16 or bf16 (loading a model in
+ * another dtype) on the instruction set's vector conversions, which give
+ * the scalar functions' bits; false for any other cast. */
+static bool cast_16_bit_floats(const vz_cpu *cpu, const vz_tensor *x, vz_tensor *out) {
+  const vz_cpu_simd *s = cpu->simd;
+  void (*narrow)(const float *, uint16_t *, int64_t) = NULL;
+  void (*widen)(const uint16_t *, float *, int64_t) = NULL;
+  if (x->dtype == VZ_F32)
+    narrow = out->dtype == VZ_BF16 ? s->f32_to_bf16 : out->dtype == VZ_F16 ? s->f32_to_f16 : NULL;
+  else if (out->dtype == VZ_F32)
+    widen = x->dtype == VZ_BF16 ? s->bf16_to_f32 : x->dtype == VZ_F16 ? s->f16_to_f32 : NULL;
+  if ((!narrow && !widen) || !vz_tensor_is_contiguous(x))
+    return false;
+  const int64_t n = vz_tensor_numel(x), chunks = (n + WALK_CHUNK - 1) / WALK_CHUNK;
+  const char *src = vz_cpu_data(x);
+  char *dst = vz_cpu_data(out);
+#pragma omp parallel for num_threads(vz_cpu_threads_for(cpu, n)) schedule(static)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t i = c * WALK_CHUNK, count = n - i < WALK_CHUNK ? n - i : WALK_CHUNK;
+    if (narrow)
+      narrow((const float *)src + i, (uint16_t *)dst + i, count);
+    else
+      widen((const uint16_t *)src + i, (float *)dst + i, count);
+  }
+  return true;
+}
+
 vz_status vz_cpu_cast(const vz_cpu *cpu, const vz_op_call *call) {
   const vz_tensor *x = call->inputs[0];
   vz_tensor *out = call->outputs[0];
+  if (cast_16_bit_floats(cpu, x, out))
+    return VZ_OK;
   row_fn row = x->dtype == out->dtype ? copy_row_for(vz_dtype_size(x->dtype))
                                       : cast_rows[x->dtype][out->dtype];
   strided_walk(cpu, x, out, row);
