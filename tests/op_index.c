@@ -862,6 +862,54 @@ static void test_cast_rules(vz_backend *be) {
   vz_tensor_free(xt);
 }
 
+/* Casts between f32 and the 16-bit floats over many contiguous elements
+ * (model loading), split among threads, against the scalar conversions:
+ * random bit patterns (NaNs, infinities and subnormals among them) and
+ * every 16-bit pattern back to f32, where a device may quiet a signalling
+ * NaN (OpenCL on PoCL does) but must keep its sign and payload. */
+static void test_cast_long_rows(vz_backend *be) {
+  const int64_t n = 3 * 16384 + 77;
+  test_seed(29);
+  uint32_t *bits = malloc((size_t)n * sizeof *bits);
+  uint16_t *halves = malloc((size_t)n * sizeof *halves);
+  for (int64_t i = 0; i < n; i++) {
+    bits[i] = (uint32_t)test_next();
+    halves[i] = (uint16_t)i;
+  }
+  vz_tensor *f = test_tensor_of(be, VZ_F32, 2, (int64_t[]){1, n}, bits);
+  const vz_dtype to[2] = {VZ_BF16, VZ_F16};
+  for (int d = 0; d < 2; d++) {
+    vz_tensor *out = NULL, *h = test_tensor_of(be, to[d], 1, (int64_t[]){n}, halves);
+    CHECK_OK(vz_cast(f, to[d], &out));
+    uint16_t *got = out ? test_read_bytes(out) : NULL;
+    int64_t wrong = 0;
+    for (int64_t i = 0; got && i < n; i++) {
+      float v = test_bits_float(bits[i]);
+      wrong += got[i] != (to[d] == VZ_BF16 ? vz_f32_to_bf16(v) : vz_f32_to_f16(v));
+    }
+    CHECK(got && wrong == 0);
+    free(got);
+    vz_tensor_free(out);
+    out = NULL;
+    CHECK_OK(vz_cast(h, VZ_F32, &out));
+    uint32_t *back = out ? test_read_bytes(out) : NULL;
+    wrong = 0;
+    for (int64_t i = 0; back && i < n; i++) {
+      uint16_t x = halves[i];
+      float want = to[d] == VZ_BF16 ? vz_bf16_to_f32(x) : vz_f16_to_f32(x);
+      uint32_t w = test_float_bits(want), quiet = 0x00400000u;
+      wrong += back[i] != w && !(want != want && (back[i] | quiet) == (w | quiet));
+    }
+    CHECK(back && wrong == 0);
+    free(back);
+    vz_tensor_free(out);
+    vz_tensor_free(h);
+  }
+  vz_tensor_free(f);
+  free(bits);
+  free(halves);
+}
+
 int main(void) {
   vz_backend *be = test_backend();
   test_embedding(be);
@@ -871,6 +919,7 @@ int main(void) {
   test_copy(be);
   test_cast_all_pairs(be);
   test_cast_rules(be);
+  test_cast_long_rows(be);
   vz_backend_free(be);
   return test_finish("op_index");
 }
