@@ -168,18 +168,27 @@ static void cpu_buffer_unwrap(void *self, void *handle) {
   (void)handle;
 }
 
+/* Copies in pieces on the backend's threads: for a weight being loaded,
+ * most of the time goes to the kernel zeroing the fresh pages it touches
+ * first, which two threads do at about twice the rate of one. */
+static void copy_bytes(const vz_cpu *cpu, void *dst, const void *src, size_t bytes) {
+  enum { PIECE = 1 << 20 };
+  const int64_t pieces = (int64_t)((bytes + PIECE - 1) / PIECE);
+#pragma omp parallel for num_threads(vz_cpu_threads_for(cpu, (int64_t)bytes / 256)) schedule(static)
+  for (int64_t p = 0; p < pieces; p++) {
+    size_t at = (size_t)p * PIECE, left = bytes - at;
+    memcpy((char *)dst + at, (const char *)src + at, left < PIECE ? left : PIECE);
+  }
+}
+
 static vz_status cpu_buffer_write(void *self, void *handle, size_t offset, const void *src,
                                   size_t bytes) {
-  (void)self;
-  if (bytes)
-    memcpy((char *)handle + offset, src, bytes);
+  copy_bytes(self, (char *)handle + offset, src, bytes);
   return VZ_OK;
 }
 
 static vz_status cpu_buffer_read(void *self, void *handle, size_t offset, void *dst, size_t bytes) {
-  (void)self;
-  if (bytes)
-    memcpy(dst, (const char *)handle + offset, bytes);
+  copy_bytes(self, dst, (const char *)handle + offset, bytes);
   return VZ_OK;
 }
 
