@@ -9,7 +9,10 @@
  *
  * Writing uses the protobuf-c code generated from checkpoint.proto, one
  * Checkpoint message per Value, streamed to the file without a copy of the
- * data.
+ * data. Before each message but the first goes an unknown field of zeros
+ * (protobuf parsers skip those; MindSpore 2.10's load_checkpoint reads the
+ * files unchanged) that puts the tensor's content on a 64-byte boundary,
+ * so that a model can use it in place.
  *
  * What MindSpore 2.7.2 does (mindspore/train/serialization.py):
  *  - _write_parameter_bytes_data cuts a tensor's bytes into chunks of
@@ -509,6 +512,7 @@ fail:
 typedef struct file_buffer {
   ProtobufCBuffer base;
   FILE *f;
+  uint64_t written; /* bytes since the file's start */
   bool failed;
 } file_buffer;
 
@@ -517,6 +521,34 @@ static void file_append(ProtobufCBuffer *b, size_t len, const uint8_t *data) {
   if (!fb->failed && len && fwrite(data, 1, len, fb->f) != len) {
     fb->failed = true;
   }
+  fb->written += len;
+}
+
+/* Checkpoint's field number for padding: one no MindSpore version uses, so
+ * that its parser (and this one) skips it as an unknown field. */
+enum { PADDING_FIELD = 1000 };
+
+/* Writes an unknown length-delimited field of zeros so that a Checkpoint
+ * whose tensor_content starts `content_at` bytes into it gets its content
+ * on a VZ_WEIGHTS_ALIGNMENT boundary of the file, where a model can use it
+ * in place. The field takes 3 bytes (2 of key, 1 of length) plus 0 to 63
+ * of zeros. */
+static void pad_for_content(file_buffer *fb, size_t content_at) {
+  const uint64_t align = VZ_WEIGHTS_ALIGNMENT;
+  uint64_t misaligned = (fb->written + content_at) % align;
+  if (misaligned == 0) {
+    return;
+  }
+  uint64_t total = align - misaligned;
+  if (total < 3) {
+    total += align;
+  }
+  uint8_t field[3 + VZ_WEIGHTS_ALIGNMENT] = {0};
+  unsigned key = PADDING_FIELD << 3 | 2; /* wire type 2: length-delimited */
+  field[0] = (uint8_t)(key | 0x80);
+  field[1] = (uint8_t)(key >> 7);
+  field[2] = (uint8_t)(total - 3);
+  file_append(&fb->base, (size_t)total, field);
 }
 
 static const char *ckpt_type_name(vz_dtype dt) {
@@ -536,7 +568,8 @@ static const char *ckpt_type_name(vz_dtype dt) {
 }
 
 vz_status vz_write_mindspore_ckpt(FILE *f, const vz_writer_entry *entries, size_t n) {
-  file_buffer fb = {{file_append}, f, false};
+  long start = ftell(f);
+  file_buffer fb = {{file_append}, f, start > 0 ? (uint64_t)start : 0, false};
   size_t slice = vz_ckpt_slice_bytes;
   for (size_t i = 0; i < n; i++) {
     const vz_writer_entry *e = &entries[i];
@@ -574,6 +607,11 @@ vz_status vz_write_mindspore_ckpt(FILE *f, const vz_writer_entry *entries, size_
       VzMs__Checkpoint ckpt = VZ_MS__CHECKPOINT__INIT;
       ckpt.n_value = 1;
       ckpt.value = values;
+      /* the content is the message's last bytes; the file's first byte
+       * stays a Checkpoint.value key, which readers look for */
+      if (len && fb.written > 0) {
+        pad_for_content(&fb, vz_ms__checkpoint__get_packed_size(&ckpt) - len);
+      }
       vz_ms__checkpoint__pack_to_buffer(&ckpt, &fb.base);
       if (fb.failed) {
         return vz_fail(VZ_ERR_IO, "writing tensor '%s' failed", e->name);

@@ -466,7 +466,10 @@ vz_status vz_write_safetensors(FILE *f, const vz_writer_entry *entries, size_t n
     sb_str(&b, "]}");
   }
   sb_add(&b, "}", 1);
-  while (!b.oom && b.len % 8 != 0) {
+  /* Spaces (as Hugging Face's writer pads to 8) up to a data section on a
+   * 64-byte boundary: a model uses the tensors in place (vz_tensor_wrap_host)
+   * and reads their rows with aligned vectors. */
+  while (!b.oom && (8 + b.len) % VZ_WEIGHTS_ALIGNMENT != 0) {
     sb_add(&b, " ", 1);
   }
   if (b.oom) {

@@ -81,6 +81,12 @@ typedef struct vz_writer_entry {
 } vz_writer_entry;
 
 #include <stdio.h>
+
+/* Where the format allows, the writers start tensor data on a boundary of
+ * this many bytes of the file (so of the mapping), for models that use it
+ * in place: safetensors' data section, each .ckpt tensor_content. */
+#define VZ_WEIGHTS_ALIGNMENT 64
+
 vz_status vz_write_safetensors(FILE *f, const vz_writer_entry *entries, size_t n,
                                const vz_metadata_entry *metadata, size_t n_metadata);
 vz_status vz_write_mindspore_ckpt(FILE *f, const vz_writer_entry *entries, size_t n);
