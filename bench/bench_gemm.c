@@ -41,7 +41,8 @@ static vz_backend *opencl_with(const char *gemm) {
 }
 
 static void usage(FILE *to) {
-  fprintf(to, "usage: bench_gemm [--m M --n N --k K [--only]] [--rounds R] [--threads T]\n\n"
+  fprintf(to, "usage: bench_gemm [--m M --n N --k K [--only]] [--rounds R] [--threads T]\n"
+              "                  [--weight-copies C]\n\n"
               "For the ViT-g shapes 257x1408x1408, 257x6144x1408 and 257x1408x6144 (MxNxK; and\n"
               "M x N x K when given; with --only, that one alone) times, interleaved round-robin\n"
               "over R rounds (default 15):\n"
@@ -61,7 +62,12 @@ static void usage(FILE *to) {
               "against the f32 one on N(0,1) data: bf16_max_rel_err = max |err| / rms(f32\n"
               "result), bf16_rms_rel_err = ||err|| / ||f32 result||. A sample during which the\n"
               "process got less than 85%% of T cores' time (another process ran) is taken again,\n"
-              "up to 8 times; rejected_samples counts those.\n");
+              "up to 8 times; rejected_samples counts those.\n"
+              "  --weight-copies C  vlzoo_f32 and vlzoo_bf16 take their weight from C copies in\n"
+              "                     turn (round r uses copy r %% C): with C copies more than\n"
+              "                     the last-level cache holds, the weights come from memory,\n"
+              "                     as in a model that streams its layers (default 1: the\n"
+              "                     weight stays in cache; the other variants always use one)\n");
 }
 
 static double cpu_ms(void) {
@@ -187,7 +193,7 @@ static double device_difference(const device_mm *d, const float *ref, size_t nc)
 }
 
 static int run_shape(vz_backend *be, vz_backend *const ocl[2], long m, long n, long k, int rounds,
-                     int threads) {
+                     int threads, int copies) {
   size_t na = (size_t)(m * k), nw = (size_t)(n * k), nc = (size_t)(m * n);
   float *a = malloc(na * sizeof *a), *w = malloc(nw * sizeof *w), *c = malloc(nc * sizeof *c);
   uint16_t *wh = malloc(nw * sizeof *wh);
@@ -205,16 +211,22 @@ static int run_shape(vz_backend *be, vz_backend *const ocl[2], long m, long n, l
     wh[i] = vz_f32_to_bf16(w[i]);
   }
   int64_t as[2] = {m, k}, ws[2] = {n, k};
-  vz_tensor *ta = NULL, *tw = NULL, *twh = NULL, *out32 = NULL, *out16 = NULL;
+  vz_tensor *ta = NULL, *out32 = NULL, *out16 = NULL;
+  vz_tensor **tw = calloc((size_t)copies, sizeof *tw), **twh = calloc((size_t)copies, sizeof *twh);
   onednn_mm dn;
   device_mm dev[2];
   memset(dev, 0, sizeof dev);
   int rc = 1;
-  if (vz_tensor_from_host(be, VZ_F32, 2, as, a, na * 4, &ta) != VZ_OK ||
-      vz_tensor_from_host(be, VZ_F32, 2, ws, w, nw * 4, &tw) != VZ_OK ||
-      vz_tensor_from_host(be, VZ_BF16, 2, ws, wh, nw * 2, &twh) != VZ_OK ||
-      vz_matmul(ta, tw, false, true, &out32) != VZ_OK ||
-      vz_matmul(ta, twh, false, true, &out16) != VZ_OK) {
+  if (!tw || !twh) {
+    fprintf(stderr, "bench_gemm: out of memory\n");
+    goto done;
+  }
+  bool made = vz_tensor_from_host(be, VZ_F32, 2, as, a, na * 4, &ta) == VZ_OK;
+  for (int i = 0; i < copies && made; i++)
+    made = vz_tensor_from_host(be, VZ_F32, 2, ws, w, nw * 4, &tw[i]) == VZ_OK &&
+           vz_tensor_from_host(be, VZ_BF16, 2, ws, wh, nw * 2, &twh[i]) == VZ_OK;
+  if (!made || vz_matmul(ta, tw[0], false, true, &out32) != VZ_OK ||
+      vz_matmul(ta, twh[0], false, true, &out16) != VZ_OK) {
     fprintf(stderr, "bench_gemm: %s\n", vz_last_error());
     goto done;
   }
@@ -256,8 +268,8 @@ static int run_shape(vz_backend *be, vz_backend *const ocl[2], long m, long n, l
         double t0 = bench_now_ms(), c0 = cpu_ms();
         bool ok = true;
         switch (v) {
-        case V_F32: ok = vz_matmul(ta, tw, false, true, &out32) == VZ_OK; break;
-        case V_BF16: ok = vz_matmul(ta, twh, false, true, &out16) == VZ_OK; break;
+        case V_F32: ok = vz_matmul(ta, tw[r % copies], false, true, &out32) == VZ_OK; break;
+        case V_BF16: ok = vz_matmul(ta, twh[r % copies], false, true, &out16) == VZ_OK; break;
         case V_ONEDNN: ok = onednn_run(&dn); break;
         case V_OPENCL:
         case V_CLBLAST: ok = device_run(&dev[v - V_OPENCL]); break;
@@ -313,8 +325,9 @@ static int run_shape(vz_backend *be, vz_backend *const ocl[2], long m, long n, l
   json_object_object_add(o, "threads", json_object_new_int(threads));
   json_object_object_add(o, "rounds", json_object_new_int(rounds));
   json_object_object_add(o, "rejected_samples", json_object_new_int(rejected));
-  json_object_object_add(o, "vlzoo_f32_kernel", json_object_new_string(kernel_of(ta, tw)));
-  json_object_object_add(o, "vlzoo_bf16_kernel", json_object_new_string(kernel_of(ta, twh)));
+  json_object_object_add(o, "weight_copies", json_object_new_int(copies));
+  json_object_object_add(o, "vlzoo_f32_kernel", json_object_new_string(kernel_of(ta, tw[0])));
+  json_object_object_add(o, "vlzoo_bf16_kernel", json_object_new_string(kernel_of(ta, twh[0])));
   json_object_object_add(o, "vlzoo_f32_gflops", json_object_new_double(gf[V_F32]));
   json_object_object_add(o, "vlzoo_bf16_gflops", json_object_new_double(gf[V_BF16]));
   json_object_object_add(o, "onednn_gflops", json_object_new_double(gf[V_ONEDNN]));
@@ -356,8 +369,12 @@ done_dev:
   onednn_free(&dn);
 done:
   vz_tensor_free(ta);
-  vz_tensor_free(tw);
-  vz_tensor_free(twh);
+  for (int i = 0; i < copies && tw && twh; i++) {
+    vz_tensor_free(tw[i]);
+    vz_tensor_free(twh[i]);
+  }
+  free(tw);
+  free(twh);
   vz_tensor_free(out32);
   vz_tensor_free(out16);
   for (int v = 0; v < VARIANTS; v++)
@@ -370,7 +387,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-  long m = 0, n = 0, k = 0, rounds = 15, threads = 0;
+  long m = 0, n = 0, k = 0, rounds = 15, threads = 0, copies = 1;
   bool only = false;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i];
@@ -382,13 +399,15 @@ int main(int argc, char **argv) {
       only = true;
       continue;
     }
-    long *target = strcmp(opt, "--m") == 0         ? &m
-                   : strcmp(opt, "--n") == 0       ? &n
-                   : strcmp(opt, "--k") == 0       ? &k
-                   : strcmp(opt, "--rounds") == 0  ? &rounds
-                   : strcmp(opt, "--threads") == 0 ? &threads
-                                                   : NULL;
-    if (!target || !bench_parse_count(i + 1 < argc ? argv[i + 1] : NULL, 1, 1L << 20, target)) {
+    long *target = strcmp(opt, "--m") == 0               ? &m
+                   : strcmp(opt, "--n") == 0             ? &n
+                   : strcmp(opt, "--k") == 0             ? &k
+                   : strcmp(opt, "--rounds") == 0        ? &rounds
+                   : strcmp(opt, "--threads") == 0       ? &threads
+                   : strcmp(opt, "--weight-copies") == 0 ? &copies
+                                                         : NULL;
+    long most = target == &copies ? 256 : 1L << 20;
+    if (!target || !bench_parse_count(i + 1 < argc ? argv[i + 1] : NULL, 1, most, target)) {
       fprintf(stderr, "bench_gemm: bad option '%s'\n", opt);
       usage(stderr);
       return 2;
@@ -416,7 +435,8 @@ int main(int argc, char **argv) {
   long shapes[4][3] = {{257, 1408, 1408}, {257, 6144, 1408}, {257, 1408, 6144}, {m, n, k}};
   int first = m && only ? 3 : 0, count = m ? 4 : 3, rc = 0;
   for (int s = first; s < count && rc == 0; s++)
-    rc = run_shape(be, ocl, shapes[s][0], shapes[s][1], shapes[s][2], (int)rounds, (int)threads);
+    rc = run_shape(be, ocl, shapes[s][0], shapes[s][1], shapes[s][2], (int)rounds, (int)threads,
+                   (int)copies);
   vz_backend_free(ocl[0]);
   vz_backend_free(ocl[1]);
   vz_backend_free(be);
