@@ -369,9 +369,9 @@ done_dev:
   onednn_free(&dn);
 done:
   vz_tensor_free(ta);
-  for (int i = 0; i < copies && tw && twh; i++) {
-    vz_tensor_free(tw[i]);
-    vz_tensor_free(twh[i]);
+  for (int i = 0; i < copies; i++) {
+    vz_tensor_free(tw ? tw[i] : NULL);
+    vz_tensor_free(twh ? twh[i] : NULL);
   }
   free(tw);
   free(twh);

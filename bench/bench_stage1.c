@@ -968,9 +968,9 @@ int main(int argc, char **argv) {
     }
     if (st != VZ_OK)
       goto fail;
-    if (r < 0)
+    if (r < 0) {
       first_pass_ms = a3 - a0;
-    if (r >= 0) {
+    } else {
       t_pre[r] = a1 - a0;
       t_vit[r] = a2 - a1;
       t_qf[r] = a3 - a2;

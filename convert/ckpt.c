@@ -512,7 +512,7 @@ fail:
 typedef struct file_buffer {
   ProtobufCBuffer base;
   FILE *f;
-  uint64_t written; /* bytes since the file's start */
+  uint64_t written; /* bytes so far: the file is new, so its offset */
   bool failed;
 } file_buffer;
 
@@ -568,8 +568,7 @@ static const char *ckpt_type_name(vz_dtype dt) {
 }
 
 vz_status vz_write_mindspore_ckpt(FILE *f, const vz_writer_entry *entries, size_t n) {
-  long start = ftell(f);
-  file_buffer fb = {{file_append}, f, start > 0 ? (uint64_t)start : 0, false};
+  file_buffer fb = {{file_append}, f, 0, false};
   size_t slice = vz_ckpt_slice_bytes;
   for (size_t i = 0; i < n; i++) {
     const vz_writer_entry *e = &entries[i];
